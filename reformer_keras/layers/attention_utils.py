@@ -1,0 +1,153 @@
+"""Shared helpers for chunked attention, written with `keras.ops` (backend-portable).
+
+Notation used in shapes: B batch, H heads, n hash rounds, L length, Lp length padded to a
+multiple of the chunk length C, nc = Lp // C chunks, W = before + 1 + after window chunks, dh head
+dim.
+"""
+
+import keras
+from keras import ops
+
+# Logit given to masked keys (padding, future, outside the sequence). Finite, so a query with
+# nothing to attend to gives a uniform (and later discarded) distribution instead of NaN.
+MASK_VALUE = -1e9
+# Logit given to a query's own key under shared QK: q.k is largest for k = q, so self-attention is
+# only used when nothing else is visible (the Reformer paper, section 2).
+SELF_MASK_VALUE = -1e5
+
+
+class SeedTensor(keras.random.SeedGenerator):
+    """Presents an already drawn seed tensor (shape (2,)) to `keras.random` ops.
+
+    `keras.random.*(seed=...)` accepts an int or a `SeedGenerator`; a tensor seed is what lets the
+    reversible backward pass redraw exactly the forward's dropout masks and hash rotations.
+    """
+
+    def __init__(self, seed):  # pylint: disable=super-init-not-called
+        self._seed_tensor = seed
+
+    def next(self, ordered=True):
+        del ordered
+        return self._seed_tensor
+
+
+def fold_seed(seed, salt):
+    """A new stateless seed derived from `seed` (int tensor (2,)) and an int `salt` (Python int
+    or scalar tensor)."""
+    seed = ops.convert_to_tensor(seed)
+    salt = ops.cast(salt, seed.dtype)
+    return seed + ops.stack([salt * 1_000_003 + 17, salt])
+
+
+def dropout(x, rate, seed, salt):
+    """Stateless dropout of `x` keyed by (`seed`, `salt`); identity when `rate` is 0."""
+    if not rate:
+        return x
+    return keras.random.dropout(x, rate, seed=SeedTensor(fold_seed(seed, salt)))
+
+
+def pad_length_to_multiple(x, multiple, axis, value=0):
+    """Pads `x` along `axis` at the end to a multiple of `multiple`. Returns (padded, pad)."""
+    length = ops.shape(x)[axis]
+    pad = (-length) % multiple
+    widths = [[0, 0] for _ in range(len(x.shape))]
+    widths[axis] = [0, pad]
+    return ops.pad(x, widths, constant_values=value), pad
+
+
+def split_chunks(x, chunk, axis):
+    """(..., Lp, ...) -> (..., Lp // chunk, chunk, ...), splitting `axis` (non-negative)."""
+    shape = list(ops.shape(x))
+    new_shape = shape[:axis] + [-1, chunk] + shape[axis + 1:]
+    return ops.reshape(x, new_shape)
+
+
+def merge_chunks(x, axis):
+    """Inverse of `split_chunks`: merges axes `axis` and `axis + 1`."""
+    shape = list(ops.shape(x))
+    new_shape = shape[:axis] + [-1] + shape[axis + 2:]
+    return ops.reshape(x, new_shape)
+
+
+def _shift_chunks(x, shift, axis, fill):
+    """Chunk c of the result is chunk c + shift of `x` (along `axis`), or `fill` outside."""
+    if shift == 0:
+        return x
+    k = abs(shift)
+    take = [slice(None)] * len(x.shape)
+    edge = [slice(None)] * len(x.shape)
+    if shift < 0:  # look back: prepend fill, drop the last k chunks
+        take[axis], edge[axis] = slice(None, -k), slice(None, k)
+        filler = ops.full_like(x[tuple(edge)], fill)
+        return ops.concatenate([filler, x[tuple(take)]], axis=axis)
+    take[axis], edge[axis] = slice(k, None), slice(-k, None)
+    filler = ops.full_like(x[tuple(edge)], fill)
+    return ops.concatenate([x[tuple(take)], filler], axis=axis)
+
+
+def look_adjacent(x, before, after, axis, fill=0):
+    """Each chunk together with its neighbours, without wrap-around.
+
+    Args:
+      x: (..., nc, C, ...) with the chunk axis at `axis` and the within-chunk axis at `axis + 1`.
+      before, after: number of neighbouring chunks to include on each side.
+      fill: value of positions outside the sequence (callers also mask them).
+    Returns:
+      (..., nc, (before + 1 + after) * C, ...): chunk c followed by its window, ordered
+      c - before, ..., c + after.
+    """
+    parts = [_shift_chunks(x, s, axis, fill) for s in range(-before, after + 1)]
+    if len(parts) == 1:
+        return x
+    return ops.concatenate(parts, axis=axis + 1)
+
+
+def attention_logits(q, k, shared_qk):
+    """Scaled dot products in float32. q (..., Lq, dh), k (..., Lk, dh) -> (..., Lq, Lk).
+
+    With `shared_qk`, keys are the queries normalised to unit length (the Reformer's shared-QK
+    attention), so a query's logit against itself is never smaller than against another key.
+    """
+    q = ops.cast(q, "float32")
+    k = ops.cast(k, "float32")
+    if shared_qk:
+        k = k * ops.rsqrt(ops.sum(ops.square(k), axis=-1, keepdims=True) + 1e-6)
+    scale = 1.0 / float(q.shape[-1]) ** 0.5
+    return ops.einsum("...qd,...kd->...qk", q * scale, k)
+
+
+def mask_logits(logits, q_pos, k_pos, k_valid, causal, shared_qk):
+    """Applies padding, causal and self masks.
+
+    Args:
+      logits: (..., Lq, Lk) float32.
+      q_pos: (..., Lq) int positions of the queries in the original sequence.
+      k_pos: (..., Lk) int positions of the keys.
+      k_valid: (..., Lk) bool, False for padding and for keys outside the sequence.
+    """
+    visible = k_valid[..., None, :]
+    if causal:
+        visible = ops.logical_and(visible, k_pos[..., None, :] <= q_pos[..., :, None])
+    logits = ops.where(visible, logits, MASK_VALUE)
+    if shared_qk:
+        is_self = ops.equal(k_pos[..., None, :], q_pos[..., :, None])
+        logits = ops.where(ops.logical_and(is_self, visible), SELF_MASK_VALUE, logits)
+    return logits
+
+
+def softmax_attend(logits, v, dropout_rate=0.0, seed=None, salt=0):
+    """Softmax-weighted values and the log-normaliser.
+
+    Args:
+      logits: (..., Lq, Lk) float32, already masked.
+      v: (..., Lk, dh).
+    Returns:
+      out (..., Lq, dh) in v's dtype and lse (..., Lq) float32, the logsumexp of the logits (hash
+      rounds are combined with these).
+    """
+    lse = ops.logsumexp(logits, axis=-1, keepdims=True)
+    probs = ops.exp(logits - lse)
+    if dropout_rate:
+        probs = dropout(probs, dropout_rate, seed, salt)
+    out = ops.einsum("...qk,...kd->...qd", ops.cast(probs, v.dtype), v)
+    return out, ops.squeeze(lse, -1)

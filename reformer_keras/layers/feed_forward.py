@@ -1,0 +1,81 @@
+"""`ChunkedFeedForward`: the position-wise feed-forward block, applied chunk by chunk."""
+
+import keras
+from keras import ops
+
+from reformer_keras.layers import attention_utils as au
+from reformer_keras.layers.self_attention_base import check_positive_int, check_rate
+
+
+@keras.saving.register_keras_serializable(package="reformer_keras")
+class ChunkedFeedForward(keras.layers.Layer):
+    """Dense(d_ff) -> activation -> dropout -> Dense(d_model), over chunks of the sequence.
+
+    The feed-forward is position-wise, so processing `chunk_size` positions at a time gives the
+    same result while only one chunk's (chunk_size, d_ff) activation is alive at a time in the
+    forward pass (the paper's chunking; d_ff is typically 4x d_model). `chunk_size=None` runs the
+    whole sequence at once.
+
+    Call: `layer(x, padding_mask=None, training=None, rng=None)`; x (B, L, d_model) ->
+    (B, L, d_model). `padding_mask` is accepted for a uniform block signature and ignored
+    (position-wise). `rng` as in `SelfAttentionBase`.
+    """
+
+    def __init__(self, d_ff, chunk_size=None, activation="gelu", dropout=0.0, seed=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.d_ff = check_positive_int("d_ff", d_ff)
+        self.chunk_size = None if chunk_size is None else check_positive_int(
+            "chunk_size", chunk_size)
+        self.activation = keras.activations.get(activation)
+        self.dropout = check_rate("dropout", dropout)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        d_model = input_shape[-1]
+        init = keras.initializers.GlorotUniform(seed=self.seed)
+        self.inner_kernel = self.add_weight(name="inner_kernel", shape=(d_model, self.d_ff),
+                                            initializer=init)
+        self.inner_bias = self.add_weight(name="inner_bias", shape=(self.d_ff,),
+                                          initializer="zeros")
+        self.outer_kernel = self.add_weight(name="outer_kernel", shape=(self.d_ff, d_model),
+                                            initializer=init)
+        self.outer_bias = self.add_weight(name="outer_bias", shape=(d_model,),
+                                          initializer="zeros")
+        super().build(input_shape)
+
+    def _apply(self, x, training, seed, salt=0):
+        h = self.activation(ops.matmul(x, self.inner_kernel) + self.inner_bias)
+        if training and self.dropout:
+            h = au.dropout(h, self.dropout, seed, salt=31 + salt)
+        return ops.matmul(h, self.outer_kernel) + self.outer_bias
+
+    def call(self, x, padding_mask=None, training=None, rng=None):
+        del padding_mask
+        if len(x.shape) != 3:
+            raise ValueError(f"{self.name}: `x` must have rank 3 (batch, length, d_model), got "
+                             f"shape {tuple(x.shape)}.")
+        seed = rng if rng is not None else (self.seed_generator.next() if training else None)
+        length = x.shape[1]
+        if self.chunk_size is None or (isinstance(length, int) and length <= self.chunk_size):
+            return self._apply(x, training, seed)
+        # (B, L, D) -> (nc, B, C, D): map over chunks so only one chunk's activations are live.
+        dyn_length = ops.shape(x)[1]
+        padded, _ = au.pad_length_to_multiple(x, self.chunk_size, axis=1)
+        chunks = ops.transpose(au.split_chunks(padded, self.chunk_size, axis=1), (1, 0, 2, 3))
+        # Each chunk gets its own dropout mask, keyed by the chunk index.
+        index = ops.arange(ops.shape(chunks)[0], dtype="int32")
+        out = ops.map(lambda a: self._apply(a[0], training, seed, salt=a[1]), (chunks, index))
+        out = au.merge_chunks(ops.transpose(out, (1, 0, 2, 3)), axis=1)
+        return out[:, :dyn_length]
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(d_ff=self.d_ff, chunk_size=self.chunk_size,
+                      activation=keras.activations.serialize(self.activation),
+                      dropout=self.dropout, seed=self.seed)
+        return config

@@ -1,0 +1,238 @@
+"""`LSHSelfAttention`: the Reformer's locality-sensitive-hashing attention, O(L log L).
+
+One hash round: shared-QK vectors are hashed by a random rotation (angular LSH), tokens are sorted
+by (bucket, position), the sorted sequence is cut into chunks of `bucket_size`, and each query
+attends to the keys of its chunk and its neighbouring chunks. Several rounds run in parallel and
+are combined with weights proportional to exp(logsumexp of each round's logits), which equals
+attending once over the multiset union of the rounds' keys. With
+`allow_duplicate_attention=False`, each logit is lowered by log(number of rounds in which that key
+is visible to that query), which makes the result exactly softmax attention over the set union.
+"""
+
+import math
+import random
+
+import keras
+from keras import ops
+
+from reformer_keras.layers import attention_utils as au
+from reformer_keras.layers.self_attention_base import SelfAttentionBase, check_positive_int
+
+# Above this many buckets, `num_buckets=None` factorises the hash into two rotations, so that
+# the rotated vectors need O(sqrt(num_buckets)) instead of O(num_buckets) memory per token.
+_FACTORISE_ABOVE = 256
+
+
+def _check_num_buckets(num_buckets):
+    if num_buckets is None:
+        return None
+    values = list(num_buckets) if isinstance(num_buckets, (list, tuple)) else [num_buckets]
+    for b in values:
+        if isinstance(b, bool) or not isinstance(b, int) or b < 1 or (b > 1 and b % 2):
+            raise ValueError(
+                "`num_buckets` must be None, 1, an even integer >= 2, or a list of even "
+                f"integers (a factorised hash), got {num_buckets!r}.")
+    return tuple(values) if isinstance(num_buckets, (list, tuple)) else num_buckets
+
+
+def auto_num_buckets(padded_length, bucket_size):
+    """Buckets for `num_buckets=None`: about one bucket per chunk, a power of two (>= 2),
+    factorised into two near-equal powers of two above `_FACTORISE_ABOVE`."""
+    chunks = max(padded_length // bucket_size, 2)
+    total = 2 ** int(round(math.log2(chunks)))
+    if total <= _FACTORISE_ABOVE:
+        return (total,)
+    first = 2 ** int(math.ceil(math.log2(total) / 2))
+    return (first, total // first)
+
+
+def gather_rows(x, index):
+    """x (B, H, N, d), index (B, H, M) int in [0, N) -> (B, H, M, d), as one flat gather."""
+    b, h, n, d = ops.shape(x)
+    flat = ops.reshape(x, (-1, d))
+    offsets = ops.reshape(ops.arange(b * h, dtype="int32") * n, (b, h, 1))
+    index = ops.cast(index, "int32") + offsets
+    return ops.reshape(ops.take(flat, ops.reshape(index, (-1,)), axis=0),
+                       (b, h, -1, d))
+
+
+@keras.saving.register_keras_serializable(package="reformer_keras")
+class LSHSelfAttention(SelfAttentionBase):
+    """Reformer LSH self-attention (shared QK).
+
+    Args:
+      num_heads, head_dim: heads H and head size dh.
+      bucket_size: chunk length C of the sorted sequence (the paper's bucket size).
+      num_hashes: hash rounds n (can be raised at evaluation with the `num_hashes` call arg).
+      num_buckets: None (about Lp / C, a power of two, factorised when large), 1 (no hashing:
+        causal LSH then equals shared-QK local attention), an even int, or a list of even ints
+        whose product is the number of buckets (a factorised hash).
+      causal: mask keys after the query.
+      num_chunks_before, num_chunks_after: neighbouring chunks each chunk attends to.
+      attention_dropout, output_dropout: dropout rates.
+      allow_duplicate_attention: False applies the paper's correction for a key visible to a
+        query in several hash rounds.
+      attn_chunks: memory knob; process the heads in this many groups, so that only one group's
+        (n, Lp, (before + 1 + after) * C) score tensor is alive at a time.
+      seed: int seed. In training, rotations and dropout masks are drawn afresh at each call; at
+        inference, rotations come from a fixed seed derived from `seed` (chosen at random when
+        None and stored in the config), so inference is deterministic and survives saving.
+
+    Call: `layer(x, padding_mask=None, training=None, num_hashes=None)`; x (B, L, d_model) ->
+    (B, L, d_model). Any L works: it is padded internally to a multiple of `bucket_size`; padding
+    hashes to an extra last bucket, so it changes nothing at real positions.
+    """
+
+    def __init__(self, num_heads, head_dim, bucket_size=64, num_hashes=2, num_buckets=None,
+                 causal=False, num_chunks_before=1, num_chunks_after=0,
+                 allow_duplicate_attention=True, attn_chunks=1, seed=None, hash_seed=None,
+                 **kwargs):
+        kwargs.pop("shared_qk", None)
+        super().__init__(num_heads, head_dim, causal=causal, shared_qk=True, seed=seed, **kwargs)
+        self.bucket_size = check_positive_int("bucket_size", bucket_size)
+        self.num_hashes = check_positive_int("num_hashes", num_hashes)
+        self.num_buckets = _check_num_buckets(num_buckets)
+        self.num_chunks_before = check_positive_int("num_chunks_before", num_chunks_before, 0)
+        self.num_chunks_after = check_positive_int("num_chunks_after", num_chunks_after, 0)
+        self.allow_duplicate_attention = bool(allow_duplicate_attention)
+        self.attn_chunks = check_positive_int("attn_chunks", attn_chunks)
+        if self.attn_chunks > num_heads or num_heads % self.attn_chunks:
+            raise ValueError(
+                f"`attn_chunks` must divide num_heads={num_heads}, got {attn_chunks!r}.")
+        if hash_seed is None:
+            hash_seed = seed if seed is not None else random.randrange(2**31 - 1)
+        self.hash_seed = int(hash_seed)
+
+    def call(self, x, padding_mask=None, training=None, rng=None, num_hashes=None):
+        n = self.num_hashes if num_hashes is None else num_hashes
+        check_positive_int("num_hashes", n)
+        return super().call(x, padding_mask, training, rng, num_hashes=n)
+
+    # -- hashing --------------------------------------------------------------------------------
+    def _bucket_factors(self, padded_length):
+        """Static tuple of bucket counts per factor ((,) never: at least one entry)."""
+        if self.num_buckets is not None:
+            return self.num_buckets if isinstance(self.num_buckets, tuple) else (
+                self.num_buckets,)
+        if isinstance(padded_length, int):
+            return auto_num_buckets(padded_length, self.bucket_size)
+        chunks = ops.maximum(padded_length // self.bucket_size, 2)
+        return (ops.cast(2 ** ops.round(ops.log2(ops.cast(chunks, "float32"))), "int32"),)
+
+    def hash_buckets(self, qk, num_hashes, factors, seed):
+        """Angular LSH. qk (B, H, Lp, dh) -> buckets (B, H, n, Lp) int32 in [0, prod(factors))."""
+        qk = ops.cast(qk, "float32")
+        batch, heads, length, dh = ops.shape(qk)
+        buckets = ops.zeros((batch, heads, num_hashes, length), "int32")
+        stride = 1
+        for i, num in enumerate(factors):
+            if isinstance(num, int) and num == 1:
+                continue
+            rotations = keras.random.normal(
+                (heads, dh, num_hashes, num // 2), seed=au.SeedTensor(au.fold_seed(seed, 200 + i)))
+            rotated = ops.einsum("bhld,hdnr->bhnlr", qk, rotations)
+            rotated = ops.concatenate([rotated, -rotated], axis=-1)
+            buckets = buckets + ops.cast(ops.argmax(rotated, axis=-1), "int32") * stride
+            stride = stride * num
+        return buckets
+
+    def _hash_seed(self, training, seed):
+        if training:
+            return seed
+        return ops.convert_to_tensor([self.hash_seed, 0], dtype="int32")
+
+    # -- attention ------------------------------------------------------------------------------
+    def _attend(self, q, k, v, positions, valid, training, seed, num_hashes):
+        del k  # shared QK: q is also the key projection
+        length = ops.shape(q)[2]
+        c = self.bucket_size
+        qk, _ = au.pad_length_to_multiple(q, c, axis=2)
+        v, _ = au.pad_length_to_multiple(v, c, axis=2)
+        valid, _ = au.pad_length_to_multiple(valid, c, axis=1, value=False)
+        padded = ops.shape(qk)[2]
+        factors = self._bucket_factors(padded)
+        total = 1
+        for f in factors:
+            total = total * f
+        buckets = self.hash_buckets(qk, num_hashes, factors, self._hash_seed(training, seed))
+        groups = self.attn_chunks
+        size = self.num_heads // groups
+        outs = []
+        for g in range(groups):
+            heads = slice(g * size, (g + 1) * size)
+            outs.append(self._attend_sorted(
+                qk[:, heads], v[:, heads], buckets[:, heads], valid, total, training, seed, g))
+        out = outs[0] if groups == 1 else ops.concatenate(outs, axis=1)
+        return out[:, :, :length]
+
+    def _attend_sorted(self, qk, v, buckets, valid, num_buckets, training, seed, group):
+        """qk, v (B, h, Lp, dh); buckets (B, h, n, Lp); valid (B, Lp) -> (B, h, Lp, dh)."""
+        batch, heads, padded, dh = ops.shape(qk)
+        n = ops.shape(buckets)[2]
+        c = self.bucket_size
+        # Padding goes to an extra last bucket: real tokens keep their order and chunks.
+        buckets = ops.where(valid[:, None, None, :], buckets, num_buckets)
+        big = not (isinstance(padded, int) and isinstance(num_buckets, int)
+                   and (num_buckets + 1) * padded < 2**31)
+        key_dtype = "int64" if big else "int32"
+        pos = ops.arange(padded, dtype=key_dtype)
+        keys = ops.cast(buckets, key_dtype) * ops.cast(padded, key_dtype) + pos
+        perm = ops.argsort(keys, axis=-1)                       # (B, h, n, Lp) sorted -> token
+        undo = ops.argsort(perm, axis=-1)                       # token -> sorted
+        s_keys = ops.take_along_axis(keys, perm, axis=-1)
+        s_pos = ops.cast(s_keys % ops.cast(padded, key_dtype), "int32")
+        s_valid = s_keys < ops.cast(num_buckets, key_dtype) * ops.cast(padded, key_dtype)
+
+        round_offsets = ops.reshape(ops.arange(n, dtype="int32") * padded, (1, 1, -1, 1))
+        flat_perm = ops.reshape(ops.cast(perm, "int32"), (batch, heads, -1))
+        chunked = lambda t: au.split_chunks(t, c, axis=3)  # (B, h, n, Lp, ...) -> chunks
+        s_qk = chunked(ops.reshape(gather_rows(qk, flat_perm), (batch, heads, n, padded, dh)))
+        s_v = chunked(ops.reshape(gather_rows(v, flat_perm), (batch, heads, n, padded, dh)))
+        q_pos, s_valid = chunked(s_pos), chunked(s_valid)       # (B, h, n, nc, C)
+
+        window = dict(before=self.num_chunks_before, after=self.num_chunks_after, axis=3)
+        logits = au.attention_logits(s_qk, au.look_adjacent(s_qk, **window), shared_qk=True)
+        logits = au.mask_logits(
+            logits, q_pos, au.look_adjacent(q_pos, **window),
+            au.look_adjacent(s_valid, **window, fill=False), self.causal, shared_qk=True)
+        if not self.allow_duplicate_attention:
+            logits = logits - ops.log(self._duplicate_counts(undo, flat_perm, window))
+        out, lse = au.softmax_attend(
+            logits, au.look_adjacent(s_v, **window),
+            self._attention_dropout_rate(training), seed, salt=13 + group)
+
+        # Back to token order, then combine the rounds by their log-normalisers.
+        out = ops.reshape(out, (batch, heads, -1, dh))          # (B, h, n * Lp, dh)
+        flat_undo = ops.reshape(ops.cast(undo, "int32") + round_offsets, (batch, heads, -1))
+        out = ops.reshape(gather_rows(out, flat_undo), (batch, heads, n, padded, dh))
+        lse = ops.take_along_axis(ops.reshape(lse, (batch, heads, n, padded)), undo, axis=-1)
+        weights = ops.softmax(lse, axis=2)[..., None]
+        return ops.sum(ops.cast(out, "float32") * weights, axis=2)
+
+    def _duplicate_counts(self, undo, flat_perm, window):
+        """For each (query, key) logit: in how many rounds that key is in the query's window.
+
+        undo (B, h, n, Lp) sorted positions; returns (B, h, n, nc, C, W*C) float32 >= 1.
+        """
+        batch, heads, n, padded = ops.shape(undo)
+        c = self.bucket_size
+        locs = ops.cast(undo // c, "int32")                     # chunk of each token per round
+        locs = ops.transpose(locs, (0, 1, 3, 2))                # (B, h, Lp, n)
+        q_locs = ops.reshape(gather_rows(locs, flat_perm), (batch, heads, n, -1, c, n))
+        k_locs = au.look_adjacent(q_locs, **window)             # (B, h, n, nc, W*C, n)
+        diff = k_locs[..., None, :, :] - q_locs[..., :, None, :]
+        visible = ops.logical_and(diff >= -self.num_chunks_before, diff <= self.num_chunks_after)
+        counts = ops.sum(ops.cast(visible, "float32"), axis=-1)
+        return ops.maximum(counts, 1.0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("shared_qk")
+        num_buckets = list(self.num_buckets) if isinstance(self.num_buckets, tuple) else (
+            self.num_buckets)
+        config.update(
+            bucket_size=self.bucket_size, num_hashes=self.num_hashes, num_buckets=num_buckets,
+            num_chunks_before=self.num_chunks_before, num_chunks_after=self.num_chunks_after,
+            allow_duplicate_attention=self.allow_duplicate_attention,
+            attn_chunks=self.attn_chunks, hash_seed=self.hash_seed)
+        return config

@@ -1,0 +1,40 @@
+"""`PreNormBranch`: a residual branch `layer(LayerNorm(x))`, the f and g of a reversible block."""
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="reformer_keras")
+class PreNormBranch(keras.layers.Layer):
+    """Wraps `layer` (an attention or feed-forward layer) with a pre-LayerNorm.
+
+    Call: `branch(x, padding_mask=None, training=None, rng=None, num_hashes=None)`; x (B, L,
+    d_model) -> (B, L, d_model). Arguments are forwarded to the wrapped layer (`num_hashes` only
+    to a layer that hashes).
+    """
+
+    def __init__(self, layer, epsilon=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(layer, dict):
+            layer = keras.saving.deserialize_keras_object(layer)
+        self.layer = layer
+        self.epsilon = epsilon
+        self.norm = keras.layers.LayerNormalization(epsilon=epsilon, name="norm")
+
+    def build(self, input_shape):
+        self.norm.build(input_shape)
+        self.layer.build(input_shape)
+        super().build(input_shape)
+
+    def call(self, x, padding_mask=None, training=None, rng=None, num_hashes=None):
+        kwargs = dict(padding_mask=padding_mask, training=training, rng=rng)
+        if num_hashes is not None and hasattr(self.layer, "num_hashes"):
+            kwargs["num_hashes"] = num_hashes  # only LSH attention has hash rounds
+        return self.layer(self.norm(x), **kwargs)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(layer=keras.saving.serialize_keras_object(self.layer), epsilon=self.epsilon)
+        return config

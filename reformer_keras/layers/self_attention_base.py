@@ -1,0 +1,146 @@
+"""The part every Reformer self-attention layer shares: projections, checks, seeds, dropout.
+
+Subclasses implement `_attend(q, k, v, positions, valid, training, seed)` on per-head tensors.
+Weight names are the same across subclasses (`qk_kernel` or `q_kernel`/`k_kernel`, `v_kernel`,
+`output_kernel`), so LSH, local and full attention can share one set of weights in tests and when
+a model switches attention type.
+"""
+
+import keras
+from keras import ops
+
+from reformer_keras.layers import attention_utils as au
+
+
+def check_positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
+    return value
+
+
+def check_rate(name, value):
+    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"`{name}` must be a float in [0, 1), got {value!r}.")
+    return float(value)
+
+
+class SelfAttentionBase(keras.layers.Layer):
+    """Multi-head self-attention with the Reformer's options, without the attention pattern.
+
+    Args:
+      num_heads: number of heads H.
+      head_dim: size dh of each head.
+      causal: mask keys after the query.
+      shared_qk: one projection for queries and keys; keys are unit-normalised and a token
+        attends to itself only when nothing else is visible.
+      attention_dropout: dropout rate on the attention probabilities.
+      output_dropout: dropout rate on the layer output.
+      seed: int seed for this layer's random draws (dropout masks; LSH rotations).
+
+    Call args:
+      x: (B, L, d_model) float.
+      padding_mask: optional (B, L) bool or int, True/1 for real tokens. Padded tokens never
+        influence real positions.
+      training: Python bool.
+      rng: optional int tensor (2,): the stateless seed of this call. The reversible stack passes
+        it so that its backward recompute sees the same dropout masks and rotations; when None
+        and training, one is drawn from the layer's seed generator.
+    Returns:
+      (B, L, d_model) in the layer's compute dtype.
+    """
+
+    def __init__(self, num_heads, head_dim, causal=False, shared_qk=False,
+                 attention_dropout=0.0, output_dropout=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        self.head_dim = check_positive_int("head_dim", head_dim)
+        self.causal = bool(causal)
+        self.shared_qk = bool(shared_qk)
+        self.attention_dropout = check_rate("attention_dropout", attention_dropout)
+        self.output_dropout = check_rate("output_dropout", output_dropout)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"`seed` must be an int or None, got {seed!r}.")
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        if len(input_shape) != 3 or input_shape[-1] is None:
+            raise ValueError(
+                f"{self.__class__.__name__} expects inputs of shape (batch, length, d_model) with "
+                f"a known d_model, got shape {tuple(input_shape)}.")
+        d_model = input_shape[-1]
+        proj = (d_model, self.num_heads, self.head_dim)
+        init = keras.initializers.GlorotUniform(seed=self.seed)
+        if self.shared_qk:
+            self.qk_kernel = self.add_weight(name="qk_kernel", shape=proj, initializer=init)
+        else:
+            self.q_kernel = self.add_weight(name="q_kernel", shape=proj, initializer=init)
+            self.k_kernel = self.add_weight(name="k_kernel", shape=proj, initializer=init)
+        self.v_kernel = self.add_weight(name="v_kernel", shape=proj, initializer=init)
+        self.output_kernel = self.add_weight(
+            name="output_kernel", shape=(self.num_heads, self.head_dim, d_model),
+            initializer=init)
+        super().build(input_shape)
+
+    # -- checks -------------------------------------------------------------------------------
+    def _check_inputs(self, x, padding_mask):
+        if len(x.shape) != 3:
+            raise ValueError(
+                f"{self.name}: `x` must have rank 3 (batch, length, d_model), got shape "
+                f"{tuple(x.shape)}.")
+        if not keras.backend.is_float_dtype(x.dtype):
+            raise ValueError(f"{self.name}: `x` must be a float tensor, got dtype {x.dtype}.")
+        if padding_mask is not None and len(padding_mask.shape) != 2:
+            raise ValueError(
+                f"{self.name}: `padding_mask` must have shape (batch, length), got shape "
+                f"{tuple(padding_mask.shape)}.")
+
+    def _call_seed(self, training, rng):
+        if rng is not None:
+            return ops.convert_to_tensor(rng)
+        if training:
+            return self.seed_generator.next()
+        return None
+
+    # -- call ---------------------------------------------------------------------------------
+    def call(self, x, padding_mask=None, training=None, rng=None, **attend_kwargs):
+        self._check_inputs(x, padding_mask)
+        seed = self._call_seed(training, rng)
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        if padding_mask is None:
+            valid = ops.ones((batch, length), "bool")
+        else:
+            valid = ops.cast(padding_mask, "bool")
+        positions = ops.broadcast_to(ops.arange(length, dtype="int32")[None, :], (batch, length))
+
+        def heads(kernel):  # (B, L, D) x (D, H, dh) -> (B, H, L, dh)
+            return ops.einsum("bld,dhk->bhlk", x, kernel)
+
+        v = heads(self.v_kernel)
+        if self.shared_qk:
+            q = k = heads(self.qk_kernel)
+        else:
+            q, k = heads(self.q_kernel), heads(self.k_kernel)
+        out = self._attend(q, k, v, positions, valid, bool(training), seed, **attend_kwargs)
+        out = ops.einsum("bhlk,hkd->bld", ops.cast(out, self.compute_dtype), self.output_kernel)
+        if training and self.output_dropout:
+            out = au.dropout(out, self.output_dropout, seed, salt=101)
+        return out
+
+    def _attend(self, q, k, v, positions, valid, training, seed, **kwargs):
+        """q, k, v (B, H, L, dh); positions (B, L) int32; valid (B, L) bool -> (B, H, L, dh)."""
+        raise NotImplementedError
+
+    def _attention_dropout_rate(self, training):
+        return self.attention_dropout if training else 0.0
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_heads=self.num_heads, head_dim=self.head_dim, causal=self.causal,
+            shared_qk=self.shared_qk, attention_dropout=self.attention_dropout,
+            output_dropout=self.output_dropout, seed=self.seed)
+        return config

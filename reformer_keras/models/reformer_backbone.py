@@ -1,0 +1,155 @@
+"""`ReformerBackbone`: embeddings + reversible stack of attention / feed-forward blocks + norm."""
+
+import keras
+from keras import ops
+
+from reformer_keras import input_checks
+from reformer_keras.layers import (AxialPositionalEmbedding, ChunkedFeedForward,
+                                   FullSelfAttention, LocalSelfAttention, LSHSelfAttention,
+                                   PreNormBranch, ReversibleSequence)
+from reformer_keras.layers.self_attention_base import check_positive_int, check_rate
+
+ATTENTION_TYPES = ("lsh", "local", "full")
+
+
+@keras.saving.register_keras_serializable(package="reformer_keras")
+class ReformerBackbone(keras.layers.Layer):
+    """The Reformer trunk shared by every task.
+
+    token ids (B, L) -> embedding (+ axial or learned positions) -> dropout -> reversible stack
+    of [attention, chunked feed-forward] blocks -> LayerNorm -> (B, L, 2 * d_model) float32.
+
+    Args:
+      vocab_size, d_model, num_layers, num_heads, d_ff: sizes; head_dim defaults to
+        d_model // num_heads.
+      attention_types: cycled over the layers, each "lsh", "local" or "full"; e.g.
+        ("local", "lsh") alternates as in the paper's long-text model.
+      causal: causal masking in every attention layer (language models).
+      bucket_size, num_hashes, num_buckets, attn_chunks: LSH options (`LSHSelfAttention`).
+      local_chunk_size: chunk of local attention (default `bucket_size`).
+      max_len: longest sequence; sizes the learned position table when `axial_shape` is None.
+      axial_shape, axial_dims: axial positions (`AxialPositionalEmbedding`); `axial_dims`
+        defaults to halves of d_model.
+      dropout, attention_dropout: residual-branch / embedding and attention dropout.
+      ff_chunk_size: chunk length of the feed-forward (None: whole sequence).
+      reversible: reversible residual stack (False: same math, ordinary backprop).
+      seed: int seed for initialisers and random draws.
+
+    Call: `backbone(token_ids, padding_mask=None, training=None, rng=None, num_hashes=None)`.
+    """
+
+    def __init__(self, vocab_size, d_model, num_layers, num_heads, d_ff, head_dim=None,
+                 attention_types=("lsh",), causal=True, bucket_size=64, num_hashes=2,
+                 num_buckets=None, attn_chunks=1, local_chunk_size=None, max_len=4096,
+                 axial_shape=None, axial_dims=None, dropout=0.0, attention_dropout=0.0,
+                 ff_chunk_size=None, reversible=True, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = check_positive_int("vocab_size", vocab_size)
+        self.d_model = check_positive_int("d_model", d_model)
+        self.num_layers = check_positive_int("num_layers", num_layers)
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        self.d_ff = check_positive_int("d_ff", d_ff)
+        self.head_dim = check_positive_int("head_dim", head_dim or d_model // num_heads)
+        if isinstance(attention_types, str):
+            attention_types = (attention_types,)
+        bad = [t for t in attention_types if t not in ATTENTION_TYPES]
+        if not attention_types or bad:
+            raise ValueError(f"`attention_types` must be a non-empty list of {ATTENTION_TYPES}, "
+                             f"got {attention_types!r}.")
+        self.attention_types = tuple(attention_types)
+        self.causal = bool(causal)
+        self.bucket_size = check_positive_int("bucket_size", bucket_size)
+        self.num_hashes = check_positive_int("num_hashes", num_hashes)
+        self.num_buckets = list(num_buckets) if isinstance(num_buckets, tuple) else num_buckets
+        self.attn_chunks = attn_chunks
+        self.local_chunk_size = local_chunk_size or bucket_size
+        self.max_len = check_positive_int("max_len", max_len)
+        self.axial_shape = None if axial_shape is None else list(axial_shape)
+        if axial_shape is not None and axial_dims is None:
+            axial_dims = [d_model // 2, d_model - d_model // 2]
+        self.axial_dims = None if axial_dims is None else list(axial_dims)
+        self.dropout = check_rate("dropout", dropout)
+        self.attention_dropout = check_rate("attention_dropout", attention_dropout)
+        self.ff_chunk_size = ff_chunk_size
+        self.reversible = bool(reversible)
+        self.seed = seed
+
+        self.token_embedding = keras.layers.Embedding(
+            vocab_size, d_model, name="token_embedding",
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=d_model**-0.5,
+                                                                   seed=seed))
+        if self.axial_shape is not None:
+            self.position_embedding = AxialPositionalEmbedding(
+                self.axial_shape, self.axial_dims, name="axial_positions")
+            self.max_len = self.position_embedding.max_length
+        else:
+            self.position_embedding = keras.layers.Embedding(
+                self.max_len, d_model, name="position_embedding",
+                embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02, seed=seed))
+        blocks = [(PreNormBranch(self._attention(i), name=f"attention_{i}"),
+                   PreNormBranch(ChunkedFeedForward(
+                       d_ff, chunk_size=ff_chunk_size, dropout=dropout, seed=self._seed(2 * i + 1),
+                       name=f"ff_{i}"), name=f"feed_forward_{i}"))
+                  for i in range(num_layers)]
+        self.stack = ReversibleSequence(blocks, reversible=reversible, seed=seed, name="stack")
+        self.final_norm = keras.layers.LayerNormalization(
+            epsilon=1e-6, dtype="float32", name="final_norm")
+
+    def _seed(self, salt):
+        return None if self.seed is None else self.seed + 7919 * (salt + 1)
+
+    def _attention(self, i):
+        kind = self.attention_types[i % len(self.attention_types)]
+        common = dict(num_heads=self.num_heads, head_dim=self.head_dim, causal=self.causal,
+                      attention_dropout=self.attention_dropout, output_dropout=self.dropout,
+                      seed=self._seed(2 * i), name=f"{kind}_attention_{i}")
+        if kind == "lsh":
+            return LSHSelfAttention(
+                bucket_size=self.bucket_size, num_hashes=self.num_hashes,
+                num_buckets=self.num_buckets, attn_chunks=self.attn_chunks, **common)
+        if kind == "local":
+            return LocalSelfAttention(chunk_size=self.local_chunk_size, shared_qk=False,
+                                      **common)
+        return FullSelfAttention(shared_qk=False, **common)
+
+    def build(self, input_shape):
+        self.token_embedding.build(input_shape)
+        hidden = tuple(input_shape) + (self.d_model,)
+        self.position_embedding.build(hidden)
+        self.stack.build(hidden)
+        self.final_norm.build(tuple(input_shape) + (2 * self.d_model,))
+        super().build(input_shape)
+
+    def call(self, token_ids, padding_mask=None, training=None, rng=None, num_hashes=None):
+        token_ids = input_checks.check_token_ids(token_ids, self.vocab_size)
+        length = token_ids.shape[1]
+        if isinstance(length, int) and length > self.max_len:
+            raise ValueError(f"Sequence length {length} exceeds the model's max_len "
+                             f"{self.max_len}.")
+        x = self.token_embedding(token_ids)
+        if isinstance(self.position_embedding, AxialPositionalEmbedding):
+            x = self.position_embedding(x)
+        else:
+            x = x + self.position_embedding(ops.arange(ops.shape(token_ids)[1]))[None]
+        if training and self.dropout:
+            x = keras.random.dropout(x, self.dropout, seed=self.stack.seed_generator)
+        x = self.stack(x, padding_mask=padding_mask, training=training, rng=rng,
+                       num_hashes=num_hashes)
+        return self.final_norm(x)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (2 * self.d_model,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size, d_model=self.d_model, num_layers=self.num_layers,
+            num_heads=self.num_heads, d_ff=self.d_ff, head_dim=self.head_dim,
+            attention_types=list(self.attention_types), causal=self.causal,
+            bucket_size=self.bucket_size, num_hashes=self.num_hashes,
+            num_buckets=self.num_buckets, attn_chunks=self.attn_chunks,
+            local_chunk_size=self.local_chunk_size, max_len=self.max_len,
+            axial_shape=self.axial_shape, axial_dims=self.axial_dims, dropout=self.dropout,
+            attention_dropout=self.attention_dropout, ff_chunk_size=self.ff_chunk_size,
+            reversible=self.reversible, seed=self.seed)
+        return config

@@ -1,0 +1,62 @@
+"""`ReformerLM`: a causal language model on the Reformer backbone."""
+
+import keras
+from keras import ops
+
+from reformer_keras.models.reformer_backbone import ReformerBackbone
+
+
+@keras.saving.register_keras_serializable(package="reformer_keras")
+class ReformerLM(keras.Model):
+    """Causal Reformer language model: token ids (B, L) int -> logits (B, L, vocab) float32.
+
+    Args: as `ReformerBackbone` (causal is always True), e.g.
+      `ReformerLM(vocab_size=258, d_model=128, num_layers=2, num_heads=4, d_ff=256,
+                  attention_types=("lsh",), bucket_size=32, num_hashes=2, max_len=1024)`.
+
+    Call: `model(token_ids)` or `model({"token_ids": ..., "padding_mask": ...})`, plus
+    `training`, and `num_hashes` to change the LSH hash rounds (e.g. more at evaluation).
+    """
+
+    def __init__(self, vocab_size, d_model, num_layers, num_heads, d_ff, **kwargs):
+        backbone_keys = ("head_dim", "attention_types", "bucket_size", "num_hashes",
+                         "num_buckets", "attn_chunks", "local_chunk_size", "max_len",
+                         "axial_shape", "axial_dims", "dropout", "attention_dropout",
+                         "ff_chunk_size", "reversible", "seed")
+        backbone_kwargs = {k: kwargs.pop(k) for k in backbone_keys if k in kwargs}
+        kwargs.pop("causal", None)
+        super().__init__(**kwargs)
+        self.backbone = ReformerBackbone(vocab_size, d_model, num_layers, num_heads, d_ff,
+                                         causal=True, name="backbone", **backbone_kwargs)
+        self.lm_head = keras.layers.Dense(vocab_size, name="lm_head", dtype=None)
+
+    @property
+    def vocab_size(self):
+        return self.backbone.vocab_size
+
+    @property
+    def max_len(self):
+        return self.backbone.max_len
+
+    def build(self, input_shape):
+        if isinstance(input_shape, dict):
+            input_shape = input_shape["token_ids"]
+        self.backbone.build(input_shape)
+        self.lm_head.build(tuple(input_shape) + (2 * self.backbone.d_model,))
+        self.built = True
+
+    def call(self, inputs, training=None, rng=None, num_hashes=None):
+        padding_mask = None
+        if isinstance(inputs, dict):
+            padding_mask = inputs.get("padding_mask")
+            inputs = inputs["token_ids"]
+        hidden = self.backbone(inputs, padding_mask=padding_mask, training=training, rng=rng,
+                               num_hashes=num_hashes)
+        return ops.cast(self.lm_head(hidden), "float32")
+
+    def get_config(self):
+        config = self.backbone.get_config()
+        for key in ("name", "trainable", "dtype", "causal"):
+            config.pop(key, None)
+        config.update(name=self.name, trainable=self.trainable)
+        return config
