@@ -13,6 +13,7 @@ import math
 import random
 
 import keras
+import numpy as np
 from keras import ops
 
 from reformer_keras.layers import attention_utils as au
@@ -119,27 +120,41 @@ class LSHSelfAttention(SelfAttentionBase):
         chunks = ops.maximum(padded_length // self.bucket_size, 2)
         return (ops.cast(2 ** ops.round(ops.log2(ops.cast(chunks, "float32"))), "int32"),)
 
-    def hash_buckets(self, qk, num_hashes, factors, seed):
-        """Angular LSH. qk (B, H, Lp, dh) -> buckets (B, H, n, Lp) int32 in [0, prod(factors))."""
+    def rotations(self, factor_index, num_hashes, num_buckets, seed):
+        """Random rotations (H, dh, n, num_buckets // 2) float32 for one hash factor.
+
+        Training (`seed` a tensor): drawn statelessly from the call's seed, so the reversible
+        recompute redraws the same ones. Inference (`seed` None): NumPy draws from `hash_seed`,
+        baked into the graph as constants, so eager, XLA, other devices and a SavedModel all hash
+        identically (TF's stateless kernels differ between XLA and non-XLA).
+        """
+        shape = (self.num_heads, self.head_dim, num_hashes, num_buckets // 2)
+        if seed is None and isinstance(num_buckets, int):
+            rng = np.random.default_rng([self.hash_seed, factor_index, num_hashes, num_buckets])
+            return ops.convert_to_tensor(rng.standard_normal(shape).astype("float32"))
+        if seed is None:  # dynamic bucket count: fall back to a stateless draw
+            seed = ops.convert_to_tensor([self.hash_seed, 0], dtype="int32")
+        return keras.random.normal(
+            shape, seed=au.SeedTensor(au.fold_seed(seed, 200 + factor_index)))
+
+    def hash_buckets(self, qk, num_hashes, factors, seed=None):
+        """Angular LSH. qk (B, H, Lp, dh) -> buckets (B, H, n, Lp) int32 in [0, prod(factors)).
+
+        `seed`: the call's stateless seed in training, None at inference (see `rotations`).
+        """
         qk = ops.cast(qk, "float32")
-        batch, heads, length, dh = ops.shape(qk)
+        batch, heads, length, _ = ops.shape(qk)
         buckets = ops.zeros((batch, heads, num_hashes, length), "int32")
         stride = 1
         for i, num in enumerate(factors):
             if isinstance(num, int) and num == 1:
                 continue
-            rotations = keras.random.normal(
-                (heads, dh, num_hashes, num // 2), seed=au.SeedTensor(au.fold_seed(seed, 200 + i)))
-            rotated = ops.einsum("bhld,hdnr->bhnlr", qk, rotations)
+            rotated = ops.einsum("bhld,hdnr->bhnlr", qk,
+                                 self.rotations(i, num_hashes, num, seed))
             rotated = ops.concatenate([rotated, -rotated], axis=-1)
             buckets = buckets + ops.cast(ops.argmax(rotated, axis=-1), "int32") * stride
             stride = stride * num
         return buckets
-
-    def _hash_seed(self, training, seed):
-        if training:
-            return seed
-        return ops.convert_to_tensor([self.hash_seed, 0], dtype="int32")
 
     # -- attention ------------------------------------------------------------------------------
     def _attend(self, q, k, v, positions, valid, training, seed, num_hashes):
@@ -154,7 +169,7 @@ class LSHSelfAttention(SelfAttentionBase):
         total = 1
         for f in factors:
             total = total * f
-        buckets = self.hash_buckets(qk, num_hashes, factors, self._hash_seed(training, seed))
+        buckets = self.hash_buckets(qk, num_hashes, factors, seed if training else None)
         groups = self.attn_chunks
         size = self.num_heads // groups
         outs = []
@@ -205,6 +220,8 @@ class LSHSelfAttention(SelfAttentionBase):
         out = ops.reshape(out, (batch, heads, -1, dh))          # (B, h, n * Lp, dh)
         flat_undo = ops.reshape(ops.cast(undo, "int32") + round_offsets, (batch, heads, -1))
         out = ops.reshape(gather_rows(out, flat_undo), (batch, heads, n, padded, dh))
+        if isinstance(n, int) and n == 1:
+            return ops.cast(out[:, :, 0], "float32")
         lse = ops.take_along_axis(ops.reshape(lse, (batch, heads, n, padded)), undo, axis=-1)
         weights = ops.softmax(lse, axis=2)[..., None]
         return ops.sum(ops.cast(out, "float32") * weights, axis=2)

@@ -21,8 +21,9 @@ class PreNormBranch(keras.layers.Layer):
         self.norm = keras.layers.LayerNormalization(epsilon=epsilon, name="norm")
 
     def build(self, input_shape):
-        self.norm.build(input_shape)
-        self.layer.build(input_shape)
+        for sub in (self.norm, self.layer):
+            if not sub.built:  # a deserialised sub-layer arrives built
+                sub.build(input_shape)
         super().build(input_shape)
 
     def call(self, x, padding_mask=None, training=None, rng=None, num_hashes=None):

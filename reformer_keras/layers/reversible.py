@@ -46,9 +46,10 @@ class ReversibleSequence(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
-        for f, g in self.blocks:
-            f.build(input_shape)
-            g.build(input_shape)
+        # Variables must exist before the custom gradient runs; deserialised blocks arrive built.
+        for layer in (l for pair in self.blocks for l in pair):
+            if not layer.built:
+                layer.build(input_shape)
         super().build(input_shape)
 
     def _block_kwargs(self, padding_mask, training, rng, num_hashes=None):

@@ -1,0 +1,158 @@
+"""LSH attention against references: a NumPy brute force of the whole sort/chunk/combine
+pipeline, the exact limits (one bucket = local, one chunk = full), and the approximation of full
+attention as hash rounds grow."""
+
+import math
+
+import numpy as np
+import pytest
+
+from reformer_keras.layers import FullSelfAttention, LocalSelfAttention, LSHSelfAttention
+
+RNG = np.random.default_rng(0)
+
+
+def _x(b, l, d, seed=0):
+    return np.random.default_rng(seed).normal(size=(b, l, d)).astype("float32")
+
+
+def _copy_weights(src, dst, x):
+    dst(x)  # build
+    dst.set_weights([w.numpy() for w in src.weights])
+
+
+def numpy_lsh_reference(layer, x, num_hashes, valid=None):
+    """Brute-force LSH attention: for every query, the multiset (or, without duplicates, the
+    set) union over hash rounds of the keys in its chunk window, attended with one softmax."""
+    b, l, _ = x.shape
+    c = layer.bucket_size
+    lp = math.ceil(l / c) * c
+    w_qk, w_v, w_o = (w.numpy() for w in (layer.qk_kernel, layer.v_kernel, layer.output_kernel))
+    qk = np.einsum("bld,dhk->bhlk", x, w_qk)
+    v = np.einsum("bld,dhk->bhlk", x, w_v)
+    valid = np.ones((b, l), bool) if valid is None else valid.astype(bool)
+    pad = [(0, 0), (0, 0), (0, lp - l), (0, 0)]
+    qk_p = np.pad(qk, pad)
+    valid_p = np.pad(valid, [(0, 0), (0, lp - l)])
+    factors = layer._bucket_factors(lp)
+    buckets = np.asarray(layer.hash_buckets(qk_p, num_hashes, factors))
+    buckets = np.where(valid_p[:, None, None, :], buckets, math.prod(factors))
+    dh = qk.shape[-1]
+    out = np.zeros_like(v)
+    for bi in range(b):
+        for h in range(qk.shape[1]):
+            counts = np.zeros((lp, lp))
+            for r in range(num_hashes):
+                order = np.lexsort((np.arange(lp), buckets[bi, h, r]))
+                chunk = np.empty(lp, int)
+                chunk[order] = np.arange(lp) // c
+                diff = chunk[None, :] - chunk[:, None]  # key chunk - query chunk
+                counts += (diff >= -layer.num_chunks_before) & (diff <= layer.num_chunks_after)
+            mult = counts if layer.allow_duplicate_attention else (counts > 0)
+            q = qk_p[bi, h].astype("float64")
+            k = q / np.sqrt((q**2).sum(-1, keepdims=True) + 1e-6)
+            logits = q @ k.T / np.sqrt(dh)
+            visible = valid_p[bi][None, :].repeat(lp, 0)
+            if layer.causal:
+                visible &= np.tril(np.ones((lp, lp), bool))
+            logits = np.where(visible, logits, -1e9)
+            logits[np.eye(lp, dtype=bool) & visible] = -1e5
+            top = np.where(mult > 0, logits, -np.inf).max(-1, keepdims=True)
+            weights = mult * np.exp(np.minimum(logits - top, 0.0))
+            weights /= weights.sum(-1, keepdims=True)
+            out[bi, h] = (weights @ np.pad(v[bi, h], [(0, lp - l), (0, 0)]))[:l]
+    return np.einsum("bhlk,hkd->bld", out, w_o), valid
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("dedup", [False, True])
+@pytest.mark.parametrize("num_buckets", [4, [2, 4]])
+def test_lsh_matches_numpy_brute_force(causal, dedup, num_buckets):
+    x = _x(2, 50, 16, seed=1)
+    layer = LSHSelfAttention(2, 8, bucket_size=8, num_hashes=3, num_buckets=num_buckets,
+                             causal=causal, allow_duplicate_attention=not dedup, seed=3)
+    got = np.asarray(layer(x))
+    want, _ = numpy_lsh_reference(layer, x, 3)
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
+
+
+def test_lsh_brute_force_with_window_after_padding_and_more_rounds_at_eval():
+    x = _x(2, 45, 16, seed=2)
+    mask = np.ones((2, 45), bool)
+    mask[1, 30:] = False
+    layer = LSHSelfAttention(2, 8, bucket_size=8, num_hashes=2, num_buckets=8,
+                             num_chunks_before=1, num_chunks_after=1, seed=4)
+    for n in (2, 6):  # 6: more rounds at evaluation than in training
+        got = np.asarray(layer(x, padding_mask=mask, num_hashes=n))
+        want, valid = numpy_lsh_reference(layer, x, n, valid=mask)
+        np.testing.assert_allclose(got[valid], want[valid], atol=1e-5, rtol=1e-4)
+
+
+def test_one_bucket_equals_causal_shared_qk_local_attention():
+    x = _x(2, 70, 16, seed=3)
+    lsh = LSHSelfAttention(4, 8, bucket_size=16, num_hashes=2, num_buckets=1, causal=True)
+    local = LocalSelfAttention(4, 8, chunk_size=16, causal=True, shared_qk=True)
+    _copy_weights(lsh, local, x) if lsh(x) is not None else None
+    np.testing.assert_allclose(np.asarray(lsh(x)), np.asarray(local(x)), atol=1e-5)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_one_chunk_equals_full_shared_qk_attention(causal):
+    x = _x(2, 40, 16, seed=4)
+    lsh = LSHSelfAttention(4, 8, bucket_size=64, num_hashes=4, num_buckets=8, causal=causal)
+    full = FullSelfAttention(4, 8, causal=causal, shared_qk=True)
+    lsh(x)
+    _copy_weights(lsh, full, x)
+    np.testing.assert_allclose(np.asarray(lsh(x)), np.asarray(full(x)), atol=1e-5)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: FullSelfAttention(2, 8, causal=True),
+    lambda: FullSelfAttention(2, 8, causal=True, shared_qk=True),
+    lambda: LocalSelfAttention(2, 8, chunk_size=8, causal=True),
+    lambda: LSHSelfAttention(2, 8, bucket_size=8, num_buckets=1, causal=True),
+])
+def test_causality(make):
+    layer = make()
+    x = _x(1, 40, 16, seed=5)
+    base = np.asarray(layer(x))
+    for t in (0, 7, 8, 23, 38):
+        changed = x.copy()
+        changed[:, t + 1:] = _x(1, 40 - t - 1, 16, seed=100 + t)
+        out = np.asarray(layer(changed))
+        np.testing.assert_allclose(out[:, :t + 1], base[:, :t + 1], atol=1e-6)
+        if t < 38:
+            assert np.abs(out[:, t + 1:] - base[:, t + 1:]).max() > 1e-4  # it does look ahead
+
+
+def _clustered(length, d, clusters, seed):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, d)) * 3
+    labels = rng.integers(0, clusters, size=length)
+    return (centres[labels] + 0.3 * rng.normal(size=(length, d))).astype("float32")[None]
+
+
+def test_lsh_approaches_full_attention_as_hash_rounds_grow():
+    x = _clustered(256, 32, clusters=12, seed=6)
+    full = FullSelfAttention(4, 16, shared_qk=True, seed=1)
+    want = np.asarray(full(x))
+    errors = []
+    for n in (1, 2, 4, 8):
+        errs = []
+        for trial in range(4):
+            lsh = LSHSelfAttention(4, 16, bucket_size=16, num_hashes=n, num_buckets=16,
+                                   hash_seed=1000 * trial + 7)
+            lsh(x)
+            lsh.set_weights(full.get_weights() + [w.numpy() for w in lsh.weights[4:]])
+            errs.append(np.abs(np.asarray(lsh(x)) - want).mean())
+        errors.append(np.mean(errs))
+    assert all(a > b for a, b in zip(errors, errors[1:])), errors
+    assert errors[-1] < 0.8 * errors[0], errors
+
+
+def test_training_draws_fresh_rotations_inference_is_deterministic():
+    x = _x(1, 64, 16, seed=7)
+    layer = LSHSelfAttention(2, 8, bucket_size=8, num_hashes=1, num_buckets=8, seed=5)
+    np.testing.assert_array_equal(np.asarray(layer(x)), np.asarray(layer(x)))
+    a, b = np.asarray(layer(x, training=True)), np.asarray(layer(x, training=True))
+    assert np.abs(a - b).max() > 1e-5
