@@ -64,13 +64,18 @@ def reversible_stack(x1, x2, blocks, block_kwargs):
                     tape.watch(i2)
                     f_out = run(f, i2, fk)
                 d_i2, *d_f = tape.gradient(f_out, [i2] + f_vars, output_gradients=dy1)
-                i1 = o1 - f_out
                 dy2 = dy2 + d_i2
+                block_grads = []
                 for v, d in zip(g_vars + f_vars, d_g + d_f):
                     if d is not None:
                         d = tf.convert_to_tensor(d)
+                        block_grads.append(d)
                         grads[v.ref()] = d if v.ref() not in grads else grads[v.ref()] + d
-                o1, o2 = i1, i2
+                # The next (lower) block's recompute must wait for this block's gradients:
+                # otherwise the graph executor may run the cheap reconstruction chain ahead and
+                # hold every block's activations at once, and memory grows with depth again.
+                with tf.control_dependencies([dy1, dy2] + block_grads):
+                    o1, o2 = tf.identity(o1 - f_out), tf.identity(i2)
             var_grads = [grads.get(v.ref()) for v in (variables or [])]
             return (dy1, dy2), var_grads
 
