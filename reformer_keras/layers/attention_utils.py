@@ -102,22 +102,26 @@ def look_adjacent(x, before, after, axis, fill=0):
     return ops.concatenate(parts, axis=axis + 1)
 
 
-def attention_logits(q, k, shared_qk):
-    """Scaled dot products in float32. q (..., Lq, dh), k (..., Lk, dh) -> (..., Lq, Lk).
-
-    With `shared_qk`, keys are the queries normalised to unit length (the Reformer's shared-QK
-    attention), so a query's logit against itself is never smaller than against another key.
-    """
-    q = ops.cast(q, "float32")
+def unit_keys(k):
+    """Shared-QK keys: the query vectors normalised to unit length, so a query's logit against
+    itself is never smaller than against another key. (..., dh) -> (..., dh) float32."""
     k = ops.cast(k, "float32")
-    if shared_qk:
-        k = k * ops.rsqrt(ops.sum(ops.square(k), axis=-1, keepdims=True) + 1e-6)
+    return k * ops.rsqrt(ops.sum(ops.square(k), axis=-1, keepdims=True) + 1e-6)
+
+
+def attention_logits(q, k):
+    """Scaled dot products in float32. q (..., Lq, dh), k (..., Lk, dh) -> (..., Lq, Lk)."""
     scale = 1.0 / float(q.shape[-1]) ** 0.5
-    return ops.einsum("...qd,...kd->...qk", q * scale, k)
+    q = ops.cast(q, "float32") * scale
+    return ops.einsum("...qd,...kd->...qk", q, ops.cast(k, "float32"))
+
+
+# Position given to invalid keys under causal masking: "in the future" of every query.
+_NEVER = 2**30
 
 
 def mask_logits(logits, q_pos, k_pos, k_valid, causal, shared_qk):
-    """Applies padding, causal and self masks.
+    """Applies padding, causal and self masks in three full-size passes.
 
     Args:
       logits: (..., Lq, Lk) float32.
@@ -125,14 +129,16 @@ def mask_logits(logits, q_pos, k_pos, k_valid, causal, shared_qk):
       k_pos: (..., Lk) int positions of the keys.
       k_valid: (..., Lk) bool, False for padding and for keys outside the sequence.
     """
-    visible = k_valid[..., None, :]
-    if causal:
-        visible = ops.logical_and(visible, k_pos[..., None, :] <= q_pos[..., :, None])
-    logits = ops.where(visible, logits, MASK_VALUE)
+    q_pos = q_pos[..., :, None]
+    if causal:  # an invalid key is moved to the future, so one comparison masks both
+        k_pos = ops.where(k_valid, k_pos, _NEVER)[..., None, :]
+        visible = k_pos <= q_pos
+    else:
+        k_pos = k_pos[..., None, :]
+        visible = k_valid[..., None, :]
     if shared_qk:
-        is_self = ops.equal(k_pos[..., None, :], q_pos[..., :, None])
-        logits = ops.where(ops.logical_and(is_self, visible), SELF_MASK_VALUE, logits)
-    return logits
+        logits = ops.where(ops.equal(k_pos, q_pos), SELF_MASK_VALUE, logits)
+    return ops.where(visible, logits, MASK_VALUE)
 
 
 def softmax_attend(logits, v, dropout_rate=0.0, seed=None, salt=0):

@@ -16,7 +16,9 @@ class FullSelfAttention(SelfAttentionBase):
     """
 
     def _attend(self, q, k, v, positions, valid, training, seed):
-        logits = au.attention_logits(q, k, self.shared_qk)  # (B, H, L, L)
+        if self.shared_qk:
+            k = au.unit_keys(k)
+        logits = au.attention_logits(q, k)  # (B, H, L, L)
         pos = positions[:, None, :]
         logits = au.mask_logits(logits, pos, pos, valid[:, None, :], self.causal, self.shared_qk)
         out, _ = au.softmax_attend(

@@ -33,6 +33,8 @@ class LocalSelfAttention(SelfAttentionBase):
         v, _ = au.pad_length_to_multiple(v, c, axis=2)
         positions, _ = au.pad_length_to_multiple(positions, c, axis=1)
         valid, _ = au.pad_length_to_multiple(valid, c, axis=1, value=False)
+        if self.shared_qk:
+            k = au.unit_keys(k)
         q, k, v = (au.split_chunks(t, c, axis=2) for t in (q, k, v))
         q_pos = au.split_chunks(positions[:, None, :], c, axis=2)
         valid = au.split_chunks(valid[:, None, :], c, axis=2)
@@ -43,7 +45,7 @@ class LocalSelfAttention(SelfAttentionBase):
         k_pos = au.look_adjacent(q_pos, **window)
         k_valid = au.look_adjacent(valid, **window, fill=False)
 
-        logits = au.attention_logits(q, k_win, self.shared_qk)  # (B, H, nc, C, W*C)
+        logits = au.attention_logits(q, k_win)  # (B, H, nc, C, W*C)
         logits = au.mask_logits(logits, q_pos, k_pos, k_valid, self.causal, self.shared_qk)
         out, _ = au.softmax_attend(
             logits, v_win, self._attention_dropout_rate(training), seed, salt=12)

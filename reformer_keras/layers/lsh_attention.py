@@ -143,18 +143,22 @@ class LSHSelfAttention(SelfAttentionBase):
         `seed`: the call's stateless seed in training, None at inference (see `rotations`).
         """
         qk = ops.cast(qk, "float32")
-        batch, heads, length, _ = ops.shape(qk)
-        buckets = ops.zeros((batch, heads, num_hashes, length), "int32")
+        batch, heads, length, dh = ops.shape(qk)
+        buckets = ops.zeros((batch, heads, length, num_hashes), "int32")
         stride = 1
         for i, num in enumerate(factors):
             if isinstance(num, int) and num == 1:
                 continue
-            rotated = ops.einsum("bhld,hdnr->bhnlr", qk,
-                                 self.rotations(i, num_hashes, num, seed))
-            rotated = ops.concatenate([rotated, -rotated], axis=-1)
-            buckets = buckets + ops.cast(ops.argmax(rotated, axis=-1), "int32") * stride
+            rotations = self.rotations(i, num_hashes, num, seed)     # (H, dh, n, r)
+            rotated = ops.einsum("bhld,hdm->bhlm", qk, ops.reshape(rotations, (heads, dh, -1)))
+            rotated = ops.reshape(rotated, (batch, heads, length, num_hashes, num // 2))
+            # argmax over [rotated, -rotated] without materialising the concatenation.
+            top, bottom = ops.max(rotated, axis=-1), ops.min(rotated, axis=-1)
+            bucket = ops.where(top >= -bottom, ops.argmax(rotated, axis=-1),
+                               ops.argmin(rotated, axis=-1) + num // 2)
+            buckets = buckets + ops.cast(bucket, "int32") * stride
             stride = stride * num
-        return buckets
+        return ops.transpose(buckets, (0, 1, 3, 2))
 
     # -- attention ------------------------------------------------------------------------------
     def _attend(self, q, k, v, positions, valid, training, seed, num_hashes):
@@ -206,7 +210,7 @@ class LSHSelfAttention(SelfAttentionBase):
         q_pos, s_valid = chunked(s_pos), chunked(s_valid)       # (B, h, n, nc, C)
 
         window = dict(before=self.num_chunks_before, after=self.num_chunks_after, axis=3)
-        logits = au.attention_logits(s_qk, au.look_adjacent(s_qk, **window), shared_qk=True)
+        logits = au.attention_logits(s_qk, au.look_adjacent(au.unit_keys(s_qk), **window))
         logits = au.mask_logits(
             logits, q_pos, au.look_adjacent(q_pos, **window),
             au.look_adjacent(s_valid, **window, fill=False), self.causal, shared_qk=True)
