@@ -5,6 +5,12 @@ backward pass needs only the stack's outputs: each block's inputs are recomputed
 and its gradient taken on the spot. Activation memory is then that of one block, whatever the
 depth. This module holds the `tf.custom_gradient` that does it; `reversible.py` is the Keras layer.
 
+Depth-independent graphs: in training, blocks of the same structure (same configs up to names and
+seeds) share one traced forward and one traced backward function (`_BlockProgram`), called once
+per block with that block's weights through `Layer.stateless_call` and never inlined. A 12-layer
+model then traces and holds two small functions instead of 12 copies of every op, which is what
+otherwise makes process memory (and trace time) grow with depth.
+
 Traps this code avoids (each one measured):
 - graph-mode `tf.custom_gradient` rejects keyword arguments: the decorated function takes tensors
   positionally and closes over everything else (training flag, padding mask, seeds);
@@ -13,15 +19,133 @@ Traps this code avoids (each one measured):
 - the recompute must see the forward's randomness: every block gets an explicit stateless seed
   drawn once per forward, and the same seed is passed again in the recompute;
 - the forward is run with the tape paused, so no intermediate activation is kept alive by an
-  outer `GradientTape` (the same device TF's own `recompute_grad` uses).
+  outer `GradientTape` (the same device TF's own `recompute_grad` uses);
+- one block's recompute must not start before the block above it has its gradients, or the
+  executor may run the cheap reconstruction chain ahead and hold every block's activations.
 """
 
+import json
+import weakref
+
+import keras
 import tensorflow as tf
 from tensorflow.python.eager import record  # pylint: disable=g-direct-tensorflow-import
 
+_IGNORED_CONFIG_KEYS = ("name", "seed", "hash_seed")
+_PROGRAMS = weakref.WeakKeyDictionary()  # template f layer -> {static key: _BlockProgram}
 
-def _underlying(weights):
+
+def _values(weights):
+    """The tf.Variables behind Keras variables (reading them registers them with the tape)."""
     return [getattr(w, "value", w) for w in weights]
+
+
+def _structure(layer):
+    """A layer's config without the entries that do not change its training-time math."""
+
+    def strip(obj):
+        if isinstance(obj, dict):
+            return {k: strip(v) for k, v in obj.items() if k not in _IGNORED_CONFIG_KEYS}
+        if isinstance(obj, (list, tuple)):
+            return [strip(v) for v in obj]
+        return obj
+
+    return json.dumps(strip(keras.saving.serialize_keras_object(layer)), sort_keys=True,
+                      default=str)
+
+
+class _BlockProgram:
+    """Forward and backward of one reversible block structure, each traced once.
+
+    Called with a block's weights, seeds and inputs; every block whose (f, g) have this structure
+    reuses the same two functions. Static call arguments (training, num_hashes, whether there is
+    a padding mask) are part of the program's key.
+    """
+
+    def __init__(self, f, g, static_kwargs, has_mask):
+        self.f, self.g = f, g
+        self.static_kwargs = static_kwargs
+        self.has_mask = has_mask
+        attrs = {"_noinline": True}
+        self.forward = tf.function(self._forward, autograph=False,
+                                   experimental_attributes=attrs)
+        self.backward = tf.function(self._backward, autograph=False,
+                                    experimental_attributes=attrs)
+
+    def _run(self, layer, weights, x, seed, mask):
+        trainable, non_trainable = weights
+        out, _ = layer.stateless_call(
+            trainable, non_trainable, x, padding_mask=mask if self.has_mask else None,
+            rng=seed, **self.static_kwargs)
+        return tf.cast(out, tf.float32)
+
+    def _forward(self, x1, x2, f_w, g_w, f_seed, g_seed, mask):
+        y1 = x1 + self._run(self.f, f_w, x2, f_seed, mask)
+        return y1, x2 + self._run(self.g, g_w, y1, g_seed, mask)
+
+    def _backward(self, y1, y2, dy1, dy2, f_w, g_w, f_seed, g_seed, mask):
+        """Returns (x1, x2, dx1, dx2, f trainable grads, g trainable grads)."""
+        with tf.GradientTape() as tape:
+            tape.watch([y1] + g_w[0])
+            g_out = self._run(self.g, g_w, y1, g_seed, mask)
+        d_y1, *d_g = tape.gradient(g_out, [y1] + g_w[0], output_gradients=dy2)
+        x2 = y2 - g_out
+        dy1 = dy1 + d_y1
+        with tf.GradientTape() as tape:
+            tape.watch([x2] + f_w[0])
+            f_out = self._run(self.f, f_w, x2, f_seed, mask)
+        d_x2, *d_f = tape.gradient(f_out, [x2] + f_w[0], output_gradients=dy1)
+        zeros = lambda grads, ws: [tf.zeros_like(w) if d is None else tf.convert_to_tensor(d)
+                                   for d, w in zip(grads, ws)]
+        return (y1 - f_out, x2, dy1, dy2 + d_x2, zeros(d_f, f_w[0]), zeros(d_g, g_w[0]))
+
+
+def _program(f, g, kwargs, cache):
+    """The shared program for block (f, g) called with `kwargs` (memoised per structure)."""
+    static = {k: v for k, v in kwargs.items() if k not in ("padding_mask", "rng")}
+    has_mask = kwargs.get("padding_mask") is not None
+    key = (_structure(f), _structure(g), json.dumps(static, sort_keys=True, default=str),
+           has_mask)
+    if key not in cache:
+        template = cache.setdefault(("template", key[:2]), (f, g))
+        programs = _PROGRAMS.setdefault(template[0], {})
+        if key not in programs:
+            programs[key] = _BlockProgram(*template, static, has_mask)
+        cache[key] = programs[key]
+    return cache[key]
+
+
+def _shared_stack(x1, x2, blocks, block_kwargs):
+    """The stack with one shared program per block structure (training: seeds are given)."""
+    cache = {}
+    programs = [_program(f, g, fk, cache) for (f, g), (fk, _) in zip(blocks, block_kwargs)]
+    mask = block_kwargs[0][0].get("padding_mask")
+    mask = tf.zeros((), tf.bool) if mask is None else tf.convert_to_tensor(mask)
+
+    def weights(layer):
+        return (_values(layer.trainable_variables), _values(layer.non_trainable_variables))
+
+    @tf.custom_gradient
+    def stack(a, b):
+        with record.stop_recording():
+            for prog, (f, g), (fk, gk) in zip(programs, blocks, block_kwargs):
+                a, b = prog.forward(a, b, weights(f), weights(g), fk["rng"], gk["rng"], mask)
+        y1, y2 = tf.identity(a), tf.identity(b)
+
+        def grad_fn(dy1, dy2, variables=None):
+            grads = {}
+            o1, o2 = y1, y2
+            for prog, (f, g), (fk, gk) in reversed(list(zip(programs, blocks, block_kwargs))):
+                f_w, g_w = weights(f), weights(g)
+                o1, o2, dy1, dy2, d_f, d_g = prog.backward(
+                    o1, o2, dy1, dy2, f_w, g_w, fk["rng"], gk["rng"], mask)
+                for v, d in zip(f_w[0] + g_w[0], d_f + d_g):
+                    grads[v.ref()] = d if v.ref() not in grads else grads[v.ref()] + d
+            return (dy1, dy2), [grads.get(v.ref()) for v in (variables or [])]
+
+        return (y1, y2), grad_fn
+
+    return stack(x1, x2)
 
 
 def reversible_stack(x1, x2, blocks, block_kwargs):
@@ -29,12 +153,21 @@ def reversible_stack(x1, x2, blocks, block_kwargs):
 
     Args:
       x1, x2: (B, L, D) float32 tensors, the two residual streams.
-      blocks: list of (f, g) callables (Keras layers), each `f(x, **kwargs) -> (B, L, D)`.
+      blocks: list of (f, g) Keras layers, each `f(x, **kwargs) -> (B, L, D)`.
       block_kwargs: list (one per block) of (f_kwargs, g_kwargs) dicts passed to every call of f
-        and g, forward and recompute alike (padding mask, training flag, seeds).
+        and g, forward and recompute alike (padding mask, training flag, seeds, num_hashes).
     Returns:
       (y1, y2), each (B, L, D) float32.
     """
+    if all(fk.get("rng") is not None and gk.get("rng") is not None
+           for fk, gk in block_kwargs):
+        return _shared_stack(x1, x2, blocks, block_kwargs)
+    return _per_block_stack(x1, x2, blocks, block_kwargs)
+
+
+def _per_block_stack(x1, x2, blocks, block_kwargs):
+    """The stack with each block traced inline (inference: LSH hashes with per-layer constants,
+    so blocks differ beyond their weights)."""
 
     def run(f, x, kwargs):
         return tf.cast(f(x, **kwargs), tf.float32)
@@ -52,14 +185,14 @@ def reversible_stack(x1, x2, blocks, block_kwargs):
             o1, o2 = y1, y2
             for (f, g), (fk, gk) in reversed(list(zip(blocks, block_kwargs))):
                 # Block: o1 = i1 + f(i2); o2 = i2 + g(o1). Undo g, then f.
-                g_vars = _underlying(g.trainable_weights)
+                g_vars = _values(g.trainable_weights)
                 with tf.GradientTape() as tape:
                     tape.watch(o1)
                     g_out = run(g, o1, gk)
                 d_o1, *d_g = tape.gradient(g_out, [o1] + g_vars, output_gradients=dy2)
                 i2 = o2 - g_out
                 dy1 = dy1 + d_o1
-                f_vars = _underlying(f.trainable_weights)
+                f_vars = _values(f.trainable_weights)
                 with tf.GradientTape() as tape:
                     tape.watch(i2)
                     f_out = run(f, i2, fk)
@@ -71,13 +204,10 @@ def reversible_stack(x1, x2, blocks, block_kwargs):
                         d = tf.convert_to_tensor(d)
                         block_grads.append(d)
                         grads[v.ref()] = d if v.ref() not in grads else grads[v.ref()] + d
-                # The next (lower) block's recompute must wait for this block's gradients:
-                # otherwise the graph executor may run the cheap reconstruction chain ahead and
-                # hold every block's activations at once, and memory grows with depth again.
+                # The next (lower) block's recompute waits for this block's gradients.
                 with tf.control_dependencies([dy1, dy2] + block_grads):
                     o1, o2 = tf.identity(o1 - f_out), tf.identity(i2)
-            var_grads = [grads.get(v.ref()) for v in (variables or [])]
-            return (dy1, dy2), var_grads
+            return (dy1, dy2), [grads.get(v.ref()) for v in (variables or [])]
 
         return (y1, y2), grad_fn
 
