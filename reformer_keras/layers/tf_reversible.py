@@ -54,150 +54,174 @@ def _structure(layer):
                       default=str)
 
 
+def _is_tensor(value):
+    return value is not None and not isinstance(value, (bool, int, float, str))
+
+
+def _split_kwargs(kwargs):
+    """(tensor kwargs, static kwargs): tensors become inputs of the shared functions."""
+    tensors = {k: v for k, v in kwargs.items() if _is_tensor(v)}
+    return tensors, {k: v for k, v in kwargs.items() if k not in tensors}
+
+
 class _BlockProgram:
     """Forward and backward of one reversible block structure, each traced once.
 
-    Called with a block's weights, seeds and inputs; every block whose (f, g) have this structure
-    reuses the same two functions. Static call arguments (training, num_hashes, whether there is
-    a padding mask) are part of the program's key.
+    Called with a block's weights, tensor kwargs (seed, masks) and inputs; every block whose
+    (f, g) have this structure reuses the same two functions. Static kwargs (training,
+    num_hashes) and the names of the tensor kwargs are part of the program's key. With a context
+    (the encoder output of a decoder), f is called as f(x, context, ...) and the backward also
+    returns d(context).
     """
 
-    def __init__(self, f, g, static_kwargs, has_mask):
+    def __init__(self, f, g, f_static, g_static):
         self.f, self.g = f, g
-        self.static_kwargs = static_kwargs
-        self.has_mask = has_mask
+        self.f_static, self.g_static = f_static, g_static
         attrs = {"_noinline": True}
         self.forward = tf.function(self._forward, autograph=False,
                                    experimental_attributes=attrs)
         self.backward = tf.function(self._backward, autograph=False,
                                     experimental_attributes=attrs)
 
-    def _run(self, layer, weights, x, seed, mask):
-        trainable, non_trainable = weights
-        out, _ = layer.stateless_call(
-            trainable, non_trainable, x, padding_mask=mask if self.has_mask else None,
-            rng=seed, **self.static_kwargs)
+    @staticmethod
+    def _run(layer, weights, inputs, tensor_kwargs, static_kwargs):
+        out, _ = layer.stateless_call(weights[0], weights[1], *inputs, **tensor_kwargs,
+                                      **static_kwargs)
         return tf.cast(out, tf.float32)
 
-    def _forward(self, x1, x2, f_w, g_w, f_seed, g_seed, mask):
-        y1 = x1 + self._run(self.f, f_w, x2, f_seed, mask)
-        return y1, x2 + self._run(self.g, g_w, y1, g_seed, mask)
+    def _f(self, f_w, x, ctx, f_t):
+        return self._run(self.f, f_w, [x] + ctx, f_t, self.f_static)
 
-    def _backward(self, y1, y2, dy1, dy2, f_w, g_w, f_seed, g_seed, mask):
-        """Returns (x1, x2, dx1, dx2, f trainable grads, g trainable grads)."""
+    def _g(self, g_w, x, g_t):
+        return self._run(self.g, g_w, [x], g_t, self.g_static)
+
+    def _forward(self, x1, x2, ctx, f_w, g_w, f_t, g_t):
+        y1 = x1 + self._f(f_w, x2, ctx, f_t)
+        return y1, x2 + self._g(g_w, y1, g_t)
+
+    def _backward(self, y1, y2, dy1, dy2, ctx, f_w, g_w, f_t, g_t):
+        """Returns (x1, x2, dx1, dx2, d context list, f trainable grads, g trainable grads)."""
         with tf.GradientTape() as tape:
             tape.watch([y1] + g_w[0])
-            g_out = self._run(self.g, g_w, y1, g_seed, mask)
+            g_out = self._g(g_w, y1, g_t)
         d_y1, *d_g = tape.gradient(g_out, [y1] + g_w[0], output_gradients=dy2)
         x2 = y2 - g_out
         dy1 = dy1 + d_y1
         with tf.GradientTape() as tape:
-            tape.watch([x2] + f_w[0])
-            f_out = self._run(self.f, f_w, x2, f_seed, mask)
-        d_x2, *d_f = tape.gradient(f_out, [x2] + f_w[0], output_gradients=dy1)
-        zeros = lambda grads, ws: [tf.zeros_like(w) if d is None else tf.convert_to_tensor(d)
+            tape.watch([x2] + ctx + f_w[0])
+            f_out = self._f(f_w, x2, ctx, f_t)
+        d_x2, *d_rest = tape.gradient(f_out, [x2] + ctx + f_w[0], output_gradients=dy1)
+        d_ctx, d_f = d_rest[:len(ctx)], d_rest[len(ctx):]
+        dense = lambda grads, ws: [tf.zeros_like(w) if d is None else tf.convert_to_tensor(d)
                                    for d, w in zip(grads, ws)]
-        return (y1 - f_out, x2, dy1, dy2 + d_x2, zeros(d_f, f_w[0]), zeros(d_g, g_w[0]))
+        return (y1 - f_out, x2, dy1, dy2 + d_x2, dense(d_ctx, ctx), dense(d_f, f_w[0]),
+                dense(d_g, g_w[0]))
 
 
-def _program(f, g, kwargs, cache):
-    """The shared program for block (f, g) called with `kwargs` (memoised per structure)."""
-    static = {k: v for k, v in kwargs.items() if k not in ("padding_mask", "rng")}
-    has_mask = kwargs.get("padding_mask") is not None
-    key = (_structure(f), _structure(g), json.dumps(static, sort_keys=True, default=str),
-           has_mask)
+def _program(f, g, f_kwargs, g_kwargs, cache):
+    """The shared program for block (f, g) called with these kwargs (memoised per structure)."""
+    (f_t, f_static), (g_t, g_static) = _split_kwargs(f_kwargs), _split_kwargs(g_kwargs)
+    key = (_structure(f), _structure(g),
+           json.dumps([f_static, sorted(f_t), g_static, sorted(g_t)], sort_keys=True))
     if key not in cache:
         template = cache.setdefault(("template", key[:2]), (f, g))
         programs = _PROGRAMS.setdefault(template[0], {})
         if key not in programs:
-            programs[key] = _BlockProgram(*template, static, has_mask)
+            programs[key] = _BlockProgram(*template, f_static, g_static)
         cache[key] = programs[key]
-    return cache[key]
+    return cache[key], f_t, g_t
 
 
-def _shared_stack(x1, x2, blocks, block_kwargs):
+def _shared_stack(x1, x2, context, blocks, block_kwargs):
     """The stack with one shared program per block structure (training: seeds are given)."""
     cache = {}
-    programs = [_program(f, g, fk, cache) for (f, g), (fk, _) in zip(blocks, block_kwargs)]
-    mask = block_kwargs[0][0].get("padding_mask")
-    mask = tf.zeros((), tf.bool) if mask is None else tf.convert_to_tensor(mask)
+    calls = [_program(f, g, fk, gk, cache) for (f, g), (fk, gk) in zip(blocks, block_kwargs)]
 
     def weights(layer):
         return (_values(layer.trainable_variables), _values(layer.non_trainable_variables))
 
     @tf.custom_gradient
-    def stack(a, b):
+    def stack(a, b, *ctx):
+        ctx = list(ctx)
         with record.stop_recording():
-            for prog, (f, g), (fk, gk) in zip(programs, blocks, block_kwargs):
-                a, b = prog.forward(a, b, weights(f), weights(g), fk["rng"], gk["rng"], mask)
+            for (prog, f_t, g_t), (f, g) in zip(calls, blocks):
+                a, b = prog.forward(a, b, ctx, weights(f), weights(g), f_t, g_t)
         y1, y2 = tf.identity(a), tf.identity(b)
 
         def grad_fn(dy1, dy2, variables=None):
-            grads = {}
+            grads, d_ctx = {}, [tf.zeros_like(c) for c in ctx]
             o1, o2 = y1, y2
-            for prog, (f, g), (fk, gk) in reversed(list(zip(programs, blocks, block_kwargs))):
+            for (prog, f_t, g_t), (f, g) in reversed(list(zip(calls, blocks))):
                 f_w, g_w = weights(f), weights(g)
-                o1, o2, dy1, dy2, d_f, d_g = prog.backward(
-                    o1, o2, dy1, dy2, f_w, g_w, fk["rng"], gk["rng"], mask)
+                o1, o2, dy1, dy2, d_c, d_f, d_g = prog.backward(
+                    o1, o2, dy1, dy2, ctx, f_w, g_w, f_t, g_t)
+                d_ctx = [a + b for a, b in zip(d_ctx, d_c)]
                 for v, d in zip(f_w[0] + g_w[0], d_f + d_g):
                     grads[v.ref()] = d if v.ref() not in grads else grads[v.ref()] + d
-            return (dy1, dy2), [grads.get(v.ref()) for v in (variables or [])]
+            return [dy1, dy2] + d_ctx, [grads.get(v.ref()) for v in (variables or [])]
 
         return (y1, y2), grad_fn
 
-    return stack(x1, x2)
+    return stack(x1, x2, *([] if context is None else [context]))
 
 
-def reversible_stack(x1, x2, blocks, block_kwargs):
+def reversible_stack(x1, x2, blocks, block_kwargs, context=None):
     """Runs the reversible stack with a recompute-from-outputs gradient.
 
     Args:
       x1, x2: (B, L, D) float32 tensors, the two residual streams.
-      blocks: list of (f, g) Keras layers, each `f(x, **kwargs) -> (B, L, D)`.
+      blocks: list of (f, g) Keras layers, `f(x, [context,] **kwargs)` and `g(x, **kwargs)`
+        mapping (B, L, D) to (B, L, D).
       block_kwargs: list (one per block) of (f_kwargs, g_kwargs) dicts passed to every call of f
         and g, forward and recompute alike (padding mask, training flag, seeds, num_hashes).
+      context: optional (B, Lc, Dc) float32 tensor given to every f as a second input (the
+        encoder output of a decoder); it receives its gradient, summed over the blocks.
     Returns:
       (y1, y2), each (B, L, D) float32.
     """
     if all(fk.get("rng") is not None and gk.get("rng") is not None
            for fk, gk in block_kwargs):
-        return _shared_stack(x1, x2, blocks, block_kwargs)
-    return _per_block_stack(x1, x2, blocks, block_kwargs)
+        return _shared_stack(x1, x2, context, blocks, block_kwargs)
+    return _per_block_stack(x1, x2, context, blocks, block_kwargs)
 
 
-def _per_block_stack(x1, x2, blocks, block_kwargs):
+def _per_block_stack(x1, x2, context, blocks, block_kwargs):
     """The stack with each block traced inline (inference: LSH hashes with per-layer constants,
     so blocks differ beyond their weights)."""
 
-    def run(f, x, kwargs):
-        return tf.cast(f(x, **kwargs), tf.float32)
+    def run(layer, inputs, kwargs):
+        return tf.cast(layer(*inputs, **kwargs), tf.float32)
 
     @tf.custom_gradient
-    def stack(a, b):
+    def stack(a, b, *ctx):
+        ctx = list(ctx)
         with record.stop_recording():
             for (f, g), (fk, gk) in zip(blocks, block_kwargs):
-                a = a + run(f, b, fk)
-                b = b + run(g, a, gk)
+                a = a + run(f, [b] + ctx, fk)
+                b = b + run(g, [a], gk)
         y1, y2 = tf.identity(a), tf.identity(b)
 
         def grad_fn(dy1, dy2, variables=None):
-            grads = {}
+            grads, d_ctx = {}, [tf.zeros_like(c) for c in ctx]
             o1, o2 = y1, y2
             for (f, g), (fk, gk) in reversed(list(zip(blocks, block_kwargs))):
                 # Block: o1 = i1 + f(i2); o2 = i2 + g(o1). Undo g, then f.
                 g_vars = _values(g.trainable_weights)
                 with tf.GradientTape() as tape:
                     tape.watch(o1)
-                    g_out = run(g, o1, gk)
+                    g_out = run(g, [o1], gk)
                 d_o1, *d_g = tape.gradient(g_out, [o1] + g_vars, output_gradients=dy2)
                 i2 = o2 - g_out
                 dy1 = dy1 + d_o1
                 f_vars = _values(f.trainable_weights)
                 with tf.GradientTape() as tape:
-                    tape.watch(i2)
-                    f_out = run(f, i2, fk)
-                d_i2, *d_f = tape.gradient(f_out, [i2] + f_vars, output_gradients=dy1)
+                    tape.watch([i2] + ctx)
+                    f_out = run(f, [i2] + ctx, fk)
+                d_i2, *d_rest = tape.gradient(f_out, [i2] + ctx + f_vars, output_gradients=dy1)
+                d_c, d_f = d_rest[:len(ctx)], d_rest[len(ctx):]
                 dy2 = dy2 + d_i2
+                d_ctx = [a if d is None else a + tf.convert_to_tensor(d)
+                         for a, d in zip(d_ctx, d_c)]
                 block_grads = []
                 for v, d in zip(g_vars + f_vars, d_g + d_f):
                     if d is not None:
@@ -207,8 +231,8 @@ def _per_block_stack(x1, x2, blocks, block_kwargs):
                 # The next (lower) block's recompute waits for this block's gradients.
                 with tf.control_dependencies([dy1, dy2] + block_grads):
                     o1, o2 = tf.identity(o1 - f_out), tf.identity(i2)
-            return (dy1, dy2), [grads.get(v.ref()) for v in (variables or [])]
+            return [dy1, dy2] + d_ctx, [grads.get(v.ref()) for v in (variables or [])]
 
         return (y1, y2), grad_fn
 
-    return stack(x1, x2)
+    return stack(x1, x2, *([] if context is None else [context]))

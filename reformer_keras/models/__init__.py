@@ -1,6 +1,38 @@
-"""Reformer models: the backbone and its tasks."""
+"""Reformer models: the backbone, its tasks, preprocessors and presets.
 
+Tasks (all registered Keras serializables with `from_preset`):
+  ReformerLM              causal LM (text; `enwik8`, `crime_and_punishment`, `tiny_text`).
+  ReformerImageGenerator  autoregressive pixels over H*W*C (`imagenet64`, `tiny_image`).
+  ReformerMusicGenerator  MIDI event LM (`tiny_music`).
+  ReformerSeq2Seq         reversible encoder-decoder with cross-attention (`wmt14_base`, ...).
+  ReformerClassifier      mean-pooled sequence classifier (`tiny_classifier`).
+Preprocessors: ReformerTextPreprocessor, ReformerImagePreprocessor, ReformerMusicPreprocessor.
+Presets: `from_preset(name, **overrides)`, `presets_markdown()`, `PRESETS`.
+"""
+
+from reformer_keras.models import presets
+from reformer_keras.models.presets import PRESETS, from_preset, preset_names, presets_markdown
 from reformer_keras.models.reformer_backbone import ReformerBackbone
+from reformer_keras.models.reformer_classifier import ReformerClassifier
+from reformer_keras.models.reformer_image_generator import ReformerImageGenerator
+from reformer_keras.models.reformer_image_preprocessor import ReformerImagePreprocessor
 from reformer_keras.models.reformer_lm import ReformerLM
+from reformer_keras.models.reformer_music_generator import ReformerMusicGenerator
+from reformer_keras.models.reformer_music_preprocessor import ReformerMusicPreprocessor
+from reformer_keras.models.reformer_seq2seq import ReformerDecoder, ReformerSeq2Seq
+from reformer_keras.models.reformer_text_preprocessor import ReformerTextPreprocessor
+from reformer_keras.models.reversible_decoder import (CrossAttention, DecoderAttentionBranch,
+                                                      ReversibleDecoderSequence)
 
-__all__ = ["ReformerBackbone", "ReformerLM"]
+if not hasattr(ReformerLM, "from_preset"):
+    # reformer_lm.py is shared with the generation work; until ReformerLM inherits
+    # `presets.PresetMixin` itself, attach the same classmethod here.
+    ReformerLM.from_preset = classmethod(presets.PresetMixin.from_preset.__func__)
+
+__all__ = [
+    "CrossAttention", "DecoderAttentionBranch", "PRESETS", "ReformerBackbone",
+    "ReformerClassifier", "ReformerDecoder", "ReformerImageGenerator",
+    "ReformerImagePreprocessor", "ReformerLM", "ReformerMusicGenerator",
+    "ReformerMusicPreprocessor", "ReformerSeq2Seq", "ReformerTextPreprocessor",
+    "ReversibleDecoderSequence", "from_preset", "preset_names", "presets_markdown",
+]

@@ -54,6 +54,15 @@ class ReformerLM(keras.Model):
                                num_hashes=num_hashes)
         return ops.cast(self.lm_head(hidden), "float32")
 
+    def generate(self, prompt_ids, max_new_tokens, **kwargs):
+        """Cached autoregressive sampling: (B, P) int ids -> (B, P + max_new_tokens) int32.
+
+        Keyword args (temperature, top_k, top_p, seed, eos_id, pad_id, max_length) as in
+        `reformer_keras.generation.generate`, which this delegates to (TensorFlow backend).
+        """
+        from reformer_keras.generation import generate  # pylint: disable=import-outside-toplevel
+        return generate(self, prompt_ids, max_new_tokens, **kwargs)
+
     def get_config(self):
         config = self.backbone.get_config()
         for key in ("name", "trainable", "dtype", "causal"):

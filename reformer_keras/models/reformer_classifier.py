@@ -1,0 +1,72 @@
+"""`ReformerClassifier`: sequence classification on a non-causal Reformer backbone."""
+
+import keras
+from keras import ops
+
+from reformer_keras.models.presets import PresetMixin
+from reformer_keras.models.reformer_backbone import ReformerBackbone
+
+BACKBONE_KEYS = ("head_dim", "attention_types", "bucket_size", "num_hashes", "num_buckets",
+                 "attn_chunks", "local_chunk_size", "max_len", "axial_shape", "axial_dims",
+                 "dropout", "attention_dropout", "ff_chunk_size", "reversible", "seed")
+
+
+@keras.saving.register_keras_serializable(package="reformer_keras")
+class ReformerClassifier(PresetMixin, keras.Model):
+    """token ids (B, L) -> non-causal `ReformerBackbone` (B, L, 2 * d_model) -> mean over the
+    real tokens (padding_mask) -> dropout -> Dense -> logits (B, num_classes) float32.
+
+    Args:
+      num_classes: number of classes (>= 2).
+      vocab_size, d_model, num_layers, num_heads, d_ff, and the backbone options
+        (`ReformerBackbone`; `causal` is always False).
+      classifier_dropout: dropout on the pooled features.
+
+    Call: `model(token_ids)` or `model({"token_ids": (B, L) int, "padding_mask": (B, L) bool})`.
+    Padded positions do not change the logits.
+    """
+
+    def __init__(self, num_classes, vocab_size, d_model, num_layers, num_heads, d_ff,
+                 classifier_dropout=0.0, **kwargs):
+        backbone_kwargs = {k: kwargs.pop(k) for k in BACKBONE_KEYS if k in kwargs}
+        kwargs.pop("causal", None)
+        super().__init__(**kwargs)
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"`num_classes` must be an integer >= 2, got {num_classes!r}.")
+        self.num_classes = num_classes
+        self.classifier_dropout = float(classifier_dropout)
+        self.backbone = ReformerBackbone(vocab_size, d_model, num_layers, num_heads, d_ff,
+                                         causal=False, name="backbone", **backbone_kwargs)
+        self.dropout_layer = keras.layers.Dropout(self.classifier_dropout, name="dropout")
+        self.classifier_head = keras.layers.Dense(num_classes, name="classifier_head")
+
+    def build(self, input_shape):
+        if isinstance(input_shape, dict):
+            input_shape = input_shape["token_ids"]
+        self.backbone.build(input_shape)
+        self.classifier_head.build((input_shape[0], 2 * self.backbone.d_model))
+        self.built = True
+
+    def call(self, inputs, training=None):
+        padding_mask = None
+        if isinstance(inputs, dict):
+            padding_mask = inputs.get("padding_mask")
+            inputs = inputs["token_ids"]
+        hidden = self.backbone(inputs, padding_mask=padding_mask, training=training)
+        if padding_mask is None:
+            pooled = ops.mean(hidden, axis=1)
+        else:
+            weights = ops.cast(padding_mask, hidden.dtype)[..., None]        # (B, L, 1)
+            pooled = ops.sum(hidden * weights, axis=1) / ops.maximum(
+                ops.sum(weights, axis=1), 1.0)                                # (B, 2d)
+        pooled = self.dropout_layer(pooled, training=training)
+        return ops.cast(self.classifier_head(pooled), "float32")
+
+    def get_config(self):
+        config = super().get_config()
+        backbone = self.backbone.get_config()
+        for key in ("name", "trainable", "dtype", "causal"):
+            backbone.pop(key, None)
+        config.update(backbone)
+        config.update(num_classes=self.num_classes, classifier_dropout=self.classifier_dropout)
+        return config

@@ -1,0 +1,127 @@
+"""`ReformerImageGenerator`: an autoregressive pixel model (imagenet64-style) on the backbone."""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from reformer_keras import media
+from reformer_keras.models import sampling
+from reformer_keras.models.presets import PresetMixin
+from reformer_keras.models.reformer_backbone import ReformerBackbone
+from reformer_keras.models.reformer_image_preprocessor import (PIXEL_VALUES,
+                                                               ReformerImagePreprocessor,
+                                                               check_image_shape)
+
+BACKBONE_KEYS = ("head_dim", "attention_types", "bucket_size", "num_hashes", "num_buckets",
+                 "attn_chunks", "local_chunk_size", "dropout", "attention_dropout",
+                 "ff_chunk_size", "reversible", "seed")
+
+
+def default_axial_dims(d_model, axes):
+    """d_model split into `axes` near-equal parts (the first ones take the remainder)."""
+    base, extra = divmod(d_model, axes)
+    return [base + (1 if i < extra else 0) for i in range(axes)]
+
+
+@keras.saving.register_keras_serializable(package="reformer_keras")
+class ReformerImageGenerator(PresetMixin, keras.Model):
+    """Causal model over the H*W*C sub-pixel values of an image, raster order.
+
+    Inputs are `ReformerImagePreprocessor` token ids: start token (256 + class id, or 256)
+    followed by the first H*W*C - 1 values; positions are axial over (H, W, C), so position p
+    carries the (row, column, channel) of the value it predicts.
+
+    Args:
+      image_shape: (H, W, C).
+      d_model, num_layers, num_heads, d_ff: sizes.
+      num_classes: None, or the number of classes for class conditioning (class start token).
+      axial_dims: per-axis position sizes summing to d_model (default: near-equal thirds).
+      other `ReformerBackbone` options (attention_types, bucket_size, num_hashes, ...).
+
+    Call: `model(token_ids)` or `model({"token_ids": ..., "padding_mask": ...})`, token_ids
+      (B, L) int in [0, 256 + max(num_classes, 1)), L <= H*W*C -> logits (B, L, 256) float32.
+    """
+
+    def __init__(self, image_shape, d_model, num_layers, num_heads, d_ff, num_classes=None,
+                 axial_dims=None, **kwargs):
+        backbone_kwargs = {k: kwargs.pop(k) for k in BACKBONE_KEYS if k in kwargs}
+        for key in ("causal", "vocab_size", "axial_shape", "max_len"):
+            kwargs.pop(key, None)
+        super().__init__(**kwargs)
+        self.preprocessor = ReformerImagePreprocessor(image_shape, num_classes,
+                                                      name="preprocessor")
+        self.image_shape = check_image_shape(image_shape)
+        self.num_classes = num_classes
+        axial_dims = list(axial_dims or default_axial_dims(d_model, 3))
+        self.backbone = ReformerBackbone(
+            self.preprocessor.vocab_size, d_model, num_layers, num_heads, d_ff, causal=True,
+            axial_shape=list(self.image_shape), axial_dims=axial_dims, name="backbone",
+            **backbone_kwargs)
+        self.lm_head = keras.layers.Dense(PIXEL_VALUES, name="lm_head")
+
+    @property
+    def vocab_size(self):
+        return self.backbone.vocab_size
+
+    @property
+    def max_len(self):
+        return self.backbone.max_len
+
+    def build(self, input_shape):
+        if isinstance(input_shape, dict):
+            input_shape = input_shape["token_ids"]
+        self.backbone.build(input_shape)
+        self.lm_head.build(tuple(input_shape) + (2 * self.backbone.d_model,))
+        self.built = True
+
+    def call(self, inputs, training=None, rng=None, num_hashes=None):
+        padding_mask = None
+        if isinstance(inputs, dict):
+            padding_mask = inputs.get("padding_mask")
+            inputs = inputs["token_ids"]
+        hidden = self.backbone(inputs, padding_mask=padding_mask, training=training, rng=rng,
+                               num_hashes=num_hashes)
+        return ops.cast(self.lm_head(hidden), "float32")
+
+    def sample_images(self, num, seed=None, class_ids=None, temperature=1.0, top_k=None,
+                      top_p=None, use_cache=True):
+        """Samples `num` images -> uint8 (num, H, W, C).
+
+        Pixel 0 .. H*W*C - 2 come from `sampling.sample_tokens` (the cached
+        `reformer_keras.generation.generate` when present, else the uncached loop); the last
+        value from one forward at the full length (so the model is never fed more than
+        H*W*C tokens). `class_ids`: (num,) ints for a class-conditional model.
+        `use_cache=False` forces the uncached reference loop.
+        """
+        if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
+            raise ValueError(f"`num` must be a positive integer, got {num!r}.")
+        prompt = self.preprocessor.start_ids(int(num), class_ids)
+        length = self.preprocessor.sequence_length
+        ids = sampling.sample_tokens(self, prompt, length - 1, temperature=temperature,
+                                     top_k=top_k, top_p=top_p, seed=seed, use_cache=use_cache)
+        logits = np.asarray(self(ids))[:, -1]
+        rng = np.random.default_rng(None if seed is None else seed + 1)
+        last = sampling._sample_from_logits(logits, rng, temperature, top_k, top_p)  # pylint: disable=protected-access
+        pixels = np.concatenate([ids[:, 1:], last[:, None]], axis=1)
+        return self.preprocessor.images_from_tokens(pixels)
+
+    def save_image_grid(self, path, images=None, num=16, seed=None, class_ids=None, cols=None,
+                        scale=4, **sample_kwargs):
+        """Writes a PNG grid (media.write_png_grid) of `images` (uint8 (N, H, W, C)), or of
+        `num` fresh samples. Returns `path`. C must be 1 or 3 for a PNG."""
+        if images is None:
+            images = self.sample_images(num, seed=seed, class_ids=class_ids, **sample_kwargs)
+        cols = cols or math.ceil(math.sqrt(len(images)))
+        return media.write_png_grid(images, path, cols=cols, scale=scale)
+
+    def get_config(self):
+        config = super().get_config()
+        backbone = self.backbone.get_config()
+        for key in ("name", "trainable", "dtype", "causal", "vocab_size", "axial_shape",
+                    "max_len"):
+            backbone.pop(key, None)
+        config.update(backbone)
+        config.update(image_shape=list(self.image_shape), num_classes=self.num_classes)
+        return config

@@ -1,0 +1,252 @@
+"""`ReformerSeq2Seq`: reversible encoder-decoder (translation) with real cross-attention."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from reformer_keras import input_checks
+from reformer_keras.layers import (ChunkedFeedForward, FullSelfAttention, LocalSelfAttention,
+                                   LSHSelfAttention, PreNormBranch)
+from reformer_keras.layers.cross_attention import CrossAttention
+from reformer_keras.layers.self_attention_base import check_positive_int, check_rate
+from reformer_keras.models.presets import PresetMixin
+from reformer_keras.models.reformer_backbone import ATTENTION_TYPES, ReformerBackbone
+from reformer_keras.models.reversible_decoder import (DecoderAttentionBranch,
+                                                      ReversibleDecoderSequence)
+
+
+def _check_types(name, types):
+    types = (types,) if isinstance(types, str) else tuple(types)
+    if not types or any(t not in ATTENTION_TYPES for t in types):
+        raise ValueError(f"`{name}` must be a non-empty list of {ATTENTION_TYPES}, got "
+                         f"{types!r}.")
+    return types
+
+
+@keras.saving.register_keras_serializable(package="reformer_keras")
+class ReformerDecoder(keras.layers.Layer):
+    """Decoder trunk: token + learned position embeddings -> `ReversibleDecoderSequence` of
+    [causal self-attention + cross-attention, feed-forward] blocks -> LayerNorm.
+
+    Args: sizes as `ReformerBackbone` (`context_dim`: feature size of the encoder output,
+      2 * encoder d_model); `attention_types` cycled over layers ("lsh" / "local" / "full").
+    Call: `decoder(token_ids, context, context_mask=None, padding_mask=None, training=None,
+      rng=None, num_hashes=None)`; token_ids (B, L) int, context (B, Lk, context_dim) ->
+      (B, L, 2 * d_model) float32.
+    """
+
+    def __init__(self, vocab_size, d_model, num_layers, num_heads, d_ff, context_dim,
+                 head_dim=None, attention_types=("lsh",), bucket_size=64, num_hashes=2,
+                 num_buckets=None, local_chunk_size=None, max_len=1024, dropout=0.0,
+                 attention_dropout=0.0, ff_chunk_size=None, reversible=True, seed=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = check_positive_int("vocab_size", vocab_size)
+        self.d_model = check_positive_int("d_model", d_model)
+        self.num_layers = check_positive_int("num_layers", num_layers)
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        self.d_ff = check_positive_int("d_ff", d_ff)
+        self.context_dim = check_positive_int("context_dim", context_dim)
+        self.head_dim = check_positive_int("head_dim", head_dim or d_model // num_heads)
+        self.attention_types = _check_types("attention_types", attention_types)
+        self.bucket_size, self.num_hashes = bucket_size, num_hashes
+        self.num_buckets = list(num_buckets) if isinstance(num_buckets, tuple) else num_buckets
+        self.local_chunk_size = local_chunk_size or bucket_size
+        self.max_len = check_positive_int("max_len", max_len)
+        self.dropout = check_rate("dropout", dropout)
+        self.attention_dropout = check_rate("attention_dropout", attention_dropout)
+        self.ff_chunk_size, self.reversible, self.seed = ff_chunk_size, bool(reversible), seed
+        init = keras.initializers.RandomNormal
+        self.token_embedding = keras.layers.Embedding(
+            vocab_size, d_model, embeddings_initializer=init(stddev=d_model**-0.5, seed=seed),
+            name="token_embedding")
+        self.position_embedding = keras.layers.Embedding(
+            max_len, d_model, embeddings_initializer=init(stddev=0.02, seed=seed),
+            name="position_embedding")
+        blocks = []
+        for i in range(num_layers):
+            common = dict(num_heads=num_heads, head_dim=self.head_dim,
+                          attention_dropout=self.attention_dropout, output_dropout=self.dropout)
+            cross = CrossAttention(context_dim=context_dim, seed=self._seed(3 * i + 1),
+                                   name=f"cross_attention_{i}", **common)
+            f = DecoderAttentionBranch(self._self_attention(i, common), cross,
+                                       name=f"attention_{i}")
+            g = PreNormBranch(ChunkedFeedForward(d_ff, chunk_size=ff_chunk_size, dropout=dropout,
+                                                 seed=self._seed(3 * i + 2), name=f"ff_{i}"),
+                              name=f"feed_forward_{i}")
+            blocks.append((f, g))
+        self.stack = ReversibleDecoderSequence(blocks, reversible=reversible, seed=seed,
+                                               name="stack")
+        self.final_norm = keras.layers.LayerNormalization(epsilon=1e-6, dtype="float32",
+                                                          name="final_norm")
+
+    def _seed(self, salt):
+        return None if self.seed is None else self.seed + 7919 * (salt + 1)
+
+    def _self_attention(self, i, common):
+        kind = self.attention_types[i % len(self.attention_types)]
+        kw = dict(causal=True, seed=self._seed(3 * i), name=f"{kind}_attention_{i}", **common)
+        if kind == "lsh":
+            return LSHSelfAttention(bucket_size=self.bucket_size, num_hashes=self.num_hashes,
+                                    num_buckets=self.num_buckets, **kw)
+        if kind == "local":
+            return LocalSelfAttention(chunk_size=self.local_chunk_size, **kw)
+        return FullSelfAttention(**kw)
+
+    def build(self, token_ids_shape, context_shape=None):
+        context_shape = context_shape or (None, None, self.context_dim)
+        hidden = tuple(token_ids_shape) + (self.d_model,)
+        self.token_embedding.build(token_ids_shape)
+        self.position_embedding.build(token_ids_shape)
+        self.stack.build(hidden, tuple(context_shape))
+        self.final_norm.build(tuple(token_ids_shape) + (2 * self.d_model,))
+        self.built = True
+
+    def call(self, token_ids, context, context_mask=None, padding_mask=None, training=None,
+             rng=None, num_hashes=None):
+        token_ids = input_checks.check_token_ids(token_ids, self.vocab_size,
+                                                 name="decoder_token_ids")
+        length = token_ids.shape[1]
+        if isinstance(length, int) and length > self.max_len:
+            raise ValueError(f"Decoder length {length} exceeds decoder max_len {self.max_len}.")
+        x = self.token_embedding(token_ids)
+        x = x + self.position_embedding(ops.arange(ops.shape(token_ids)[1]))[None]
+        if training and self.dropout:
+            x = keras.random.dropout(x, self.dropout, seed=self.stack.seed_generator)
+        x = self.stack(x, context, context_mask=context_mask, padding_mask=padding_mask,
+                       training=training, rng=rng, num_hashes=num_hashes)
+        return self.final_norm(x)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size, d_model=self.d_model, num_layers=self.num_layers,
+            num_heads=self.num_heads, d_ff=self.d_ff, context_dim=self.context_dim,
+            head_dim=self.head_dim, attention_types=list(self.attention_types),
+            bucket_size=self.bucket_size, num_hashes=self.num_hashes,
+            num_buckets=self.num_buckets, local_chunk_size=self.local_chunk_size,
+            max_len=self.max_len, dropout=self.dropout,
+            attention_dropout=self.attention_dropout, ff_chunk_size=self.ff_chunk_size,
+            reversible=self.reversible, seed=self.seed)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="reformer_keras")
+class ReformerSeq2Seq(PresetMixin, keras.Model):
+    """Encoder-decoder Reformer: non-causal reversible encoder (`ReformerBackbone`), causal
+    reversible decoder with cross-attention to the encoder output, LM head over the target
+    vocabulary.
+
+    Args:
+      encoder_vocab_size, decoder_vocab_size: source / target vocabularies.
+      d_model, num_heads, d_ff, head_dim: shared sizes; num_encoder_layers, num_decoder_layers.
+      encoder_attention_types, decoder_attention_types: cycled per layer ("lsh"/"local"/"full").
+      encoder_max_len, decoder_max_len: learned position tables.
+      bucket_size, num_hashes, num_buckets, local_chunk_size, dropout, attention_dropout,
+      ff_chunk_size, reversible, seed: as `ReformerBackbone`.
+
+    Call: `model({"encoder_token_ids": (B, Ls) int, "encoder_padding_mask": (B, Ls) bool
+      (optional), "decoder_token_ids": (B, Lt) int, "decoder_padding_mask": (B, Lt) (optional)})`
+      -> logits (B, Lt, decoder_vocab_size) float32 (decoder position t predicts token t + 1).
+    """
+
+    def __init__(self, encoder_vocab_size, decoder_vocab_size, d_model, num_encoder_layers,
+                 num_decoder_layers, num_heads, d_ff, head_dim=None,
+                 encoder_attention_types=("lsh",), decoder_attention_types=("lsh",),
+                 bucket_size=64, num_hashes=2, num_buckets=None, local_chunk_size=None,
+                 encoder_max_len=1024, decoder_max_len=1024, dropout=0.0, attention_dropout=0.0,
+                 ff_chunk_size=None, reversible=True, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        shared = dict(head_dim=head_dim, bucket_size=bucket_size, num_hashes=num_hashes,
+                      num_buckets=num_buckets, local_chunk_size=local_chunk_size,
+                      dropout=dropout, attention_dropout=attention_dropout,
+                      ff_chunk_size=ff_chunk_size, reversible=reversible)
+        self.encoder = ReformerBackbone(
+            encoder_vocab_size, d_model, num_encoder_layers, num_heads, d_ff, causal=False,
+            attention_types=_check_types("encoder_attention_types", encoder_attention_types),
+            max_len=encoder_max_len, seed=seed, name="encoder", **shared)
+        self.decoder = ReformerDecoder(
+            decoder_vocab_size, d_model, num_decoder_layers, num_heads, d_ff,
+            context_dim=2 * d_model,
+            attention_types=_check_types("decoder_attention_types", decoder_attention_types),
+            max_len=decoder_max_len, seed=None if seed is None else seed + 1, name="decoder",
+            **shared)
+        self.lm_head = keras.layers.Dense(decoder_vocab_size, name="lm_head")
+        self._config = dict(
+            encoder_vocab_size=encoder_vocab_size, decoder_vocab_size=decoder_vocab_size,
+            d_model=d_model, num_encoder_layers=num_encoder_layers,
+            num_decoder_layers=num_decoder_layers, num_heads=num_heads, d_ff=d_ff,
+            encoder_attention_types=list(self.encoder.attention_types),
+            decoder_attention_types=list(self.decoder.attention_types),
+            encoder_max_len=encoder_max_len, decoder_max_len=decoder_max_len, seed=seed,
+            **{**shared, "head_dim": self.encoder.head_dim,
+               "local_chunk_size": self.encoder.local_chunk_size,
+               "num_buckets": self.encoder.num_buckets})
+
+    def build(self, input_shape):
+        if not isinstance(input_shape, dict):
+            raise ValueError("ReformerSeq2Seq expects a dict of inputs with "
+                             "'encoder_token_ids' and 'decoder_token_ids'.")
+        enc, dec = input_shape["encoder_token_ids"], input_shape["decoder_token_ids"]
+        if not self.encoder.built:  # encode() / decode() may have built the parts already
+            self.encoder.build(enc)
+        if not self.decoder.built:
+            self.decoder.build(dec, tuple(enc) + (2 * self.encoder.d_model,))
+        if not self.lm_head.built:
+            self.lm_head.build(tuple(dec) + (2 * self.decoder.d_model,))
+        self.built = True
+
+    @staticmethod
+    def _unpack(inputs):
+        if not isinstance(inputs, dict) or "encoder_token_ids" not in inputs or \
+                "decoder_token_ids" not in inputs:
+            raise ValueError("ReformerSeq2Seq expects a dict with 'encoder_token_ids' and "
+                             "'decoder_token_ids' (and optional '*_padding_mask'), got "
+                             f"{type(inputs).__name__}.")
+        return (inputs["encoder_token_ids"], inputs.get("encoder_padding_mask"),
+                inputs["decoder_token_ids"], inputs.get("decoder_padding_mask"))
+
+    def encode(self, encoder_token_ids, encoder_padding_mask=None, training=None):
+        """(B, Ls) int -> encoder output (B, Ls, 2 * d_model) float32."""
+        encoder_token_ids = input_checks.check_token_ids(
+            encoder_token_ids, self.encoder.vocab_size, name="encoder_token_ids")
+        return self.encoder(encoder_token_ids, padding_mask=encoder_padding_mask,
+                            training=training)
+
+    def decode(self, decoder_token_ids, encoder_output, encoder_padding_mask=None,
+               decoder_padding_mask=None, training=None):
+        """(B, Lt) int + encoder output (B, Ls, 2 * d_model) -> logits (B, Lt, V) float32."""
+        hidden = self.decoder(decoder_token_ids, encoder_output,
+                              context_mask=encoder_padding_mask,
+                              padding_mask=decoder_padding_mask, training=training)
+        return ops.cast(self.lm_head(hidden), "float32")
+
+    def call(self, inputs, training=None):
+        enc_ids, enc_mask, dec_ids, dec_mask = self._unpack(inputs)
+        context = self.encode(enc_ids, enc_mask, training=training)
+        return self.decode(dec_ids, context, enc_mask, dec_mask, training=training)
+
+    def translate(self, encoder_token_ids, max_new_tokens, start_id, end_id=None,
+                  encoder_padding_mask=None):
+        """Greedy decoding (uncached: the decoder reruns on the growing prefix).
+
+        encoder_token_ids (B, Ls) int -> int32 (B, 1 + max_new_tokens) starting with
+        `start_id`; after `end_id` a row is filled with `end_id`.
+        """
+        enc = np.asarray(encoder_token_ids)
+        context = self.encode(enc, encoder_padding_mask)
+        out = np.full((enc.shape[0], 1), start_id, np.int32)
+        done = np.zeros(enc.shape[0], bool)
+        for _ in range(int(max_new_tokens)):
+            logits = np.asarray(self.decode(out, context, encoder_padding_mask))[:, -1]
+            nxt = logits.argmax(-1).astype(np.int32)
+            if end_id is not None:
+                nxt = np.where(done, end_id, nxt)
+                done |= nxt == end_id
+            out = np.concatenate([out, nxt[:, None]], axis=1)
+        return out
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(self._config)
+        return config

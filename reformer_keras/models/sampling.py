@@ -1,0 +1,83 @@
+"""Autoregressive sampling for the generator tasks.
+
+`sample_tokens` uses `reformer_keras.generation.generate` (cached generation) when that module
+provides it, and otherwise a simple uncached loop (`uncached_generate`) that reruns the model on
+the growing prefix: O(n) forwards for n new tokens, fine for the tiny presets.
+"""
+
+import numpy as np
+
+
+def generation_backend():
+    """The cached `generate` function of `reformer_keras.generation`, or None if absent."""
+    try:
+        from reformer_keras import generation  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return None
+    return getattr(generation, "generate", None)
+
+
+def check_prompt(prompt_ids, vocab_size, name="prompt_ids"):
+    """Validates a prompt: int array (B, P), P >= 1, ids in [0, vocab_size). Returns int32."""
+    prompt = np.asarray(prompt_ids)
+    if prompt.dtype.kind not in "iu":
+        raise ValueError(f"`{name}` must be integer token ids, got dtype {prompt.dtype}.")
+    if prompt.ndim != 2:
+        raise ValueError(f"`{name}` must have rank 2 (batch, length), got shape {prompt.shape}.")
+    if prompt.shape[1] == 0:
+        raise ValueError(f"`{name}` is empty: give at least one token (e.g. the start token).")
+    if prompt.size and (prompt.min() < 0 or prompt.max() >= vocab_size):
+        raise ValueError(f"`{name}` must be in [0, vocab_size={vocab_size}), got values in "
+                         f"[{prompt.min()}, {prompt.max()}].")
+    return prompt.astype(np.int32)
+
+
+def _sample_from_logits(logits, rng, temperature, top_k, top_p):
+    """logits (B, V) float -> ids (B,) int32 (temperature 0 = greedy)."""
+    logits = np.asarray(logits, np.float64)
+    if temperature == 0:
+        return logits.argmax(-1).astype(np.int32)
+    logits = logits / temperature
+    if top_k is not None:
+        kth = np.sort(logits, axis=-1)[:, -int(top_k)][:, None]
+        logits = np.where(logits < kth, -np.inf, logits)
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    if top_p is not None:
+        order = np.argsort(-probs, axis=-1)
+        sorted_p = np.take_along_axis(probs, order, -1)
+        keep_sorted = np.cumsum(sorted_p, -1) - sorted_p < top_p      # always keeps the top one
+        keep = np.zeros_like(keep_sorted)
+        np.put_along_axis(keep, order, keep_sorted, -1)
+        probs = np.where(keep, probs, 0.0)
+        probs /= probs.sum(-1, keepdims=True)
+    return np.array([rng.choice(probs.shape[1], p=p) for p in probs], np.int32)
+
+
+def uncached_generate(model, prompt_ids, max_new_tokens, temperature=1.0, top_k=None,
+                      top_p=None, seed=None):
+    """Reference sampler: model(prefix)[:, -1] for each new token. Returns int32 (B, P + n)."""
+    ids = np.asarray(prompt_ids, np.int32)
+    rng = np.random.default_rng(seed)
+    for _ in range(int(max_new_tokens)):
+        logits = np.asarray(model(ids))[:, -1]
+        ids = np.concatenate([ids, _sample_from_logits(logits, rng, temperature, top_k,
+                                                       top_p)[:, None]], axis=1)
+    return ids
+
+
+def sample_tokens(model, prompt_ids, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
+                  seed=None, use_cache=True):
+    """int32 (B, P + max_new_tokens): cached `generation.generate` if present and `use_cache`,
+    else the uncached loop (different random streams: the same seed gives different samples)."""
+    if max_new_tokens < 0:
+        raise ValueError(f"`max_new_tokens` must be >= 0, got {max_new_tokens}.")
+    if temperature < 0:
+        raise ValueError(f"`temperature` must be >= 0, got {temperature}.")
+    generate = generation_backend() if use_cache else None
+    if generate is None:
+        return uncached_generate(model, prompt_ids, max_new_tokens, temperature, top_k, top_p,
+                                 seed)
+    out = generate(model, prompt_ids, max_new_tokens, temperature=temperature, top_k=top_k,
+                   top_p=top_p, seed=seed)
+    return np.asarray(out).astype(np.int32)
