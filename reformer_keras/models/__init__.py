@@ -10,7 +10,6 @@ Preprocessors: ReformerTextPreprocessor, ReformerImagePreprocessor, ReformerMusi
 Presets: `from_preset(name, **overrides)`, `presets_markdown()`, `PRESETS`.
 """
 
-from reformer_keras.models import presets
 from reformer_keras.models.presets import PRESETS, from_preset, preset_names, presets_markdown
 from reformer_keras.models.reformer_backbone import ReformerBackbone
 from reformer_keras.models.reformer_classifier import ReformerClassifier
@@ -23,11 +22,6 @@ from reformer_keras.models.reformer_seq2seq import ReformerDecoder, ReformerSeq2
 from reformer_keras.models.reformer_text_preprocessor import ReformerTextPreprocessor
 from reformer_keras.models.reversible_decoder import (CrossAttention, DecoderAttentionBranch,
                                                       ReversibleDecoderSequence)
-
-if not hasattr(ReformerLM, "from_preset"):
-    # reformer_lm.py is shared with the generation work; until ReformerLM inherits
-    # `presets.PresetMixin` itself, attach the same classmethod here.
-    ReformerLM.from_preset = classmethod(presets.PresetMixin.from_preset.__func__)
 
 __all__ = [
     "CrossAttention", "DecoderAttentionBranch", "PRESETS", "ReformerBackbone",

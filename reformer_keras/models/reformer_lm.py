@@ -3,11 +3,12 @@
 import keras
 from keras import ops
 
+from reformer_keras.models.presets import PresetMixin
 from reformer_keras.models.reformer_backbone import ReformerBackbone
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
-class ReformerLM(keras.Model):
+class ReformerLM(PresetMixin, keras.Model):
     """Causal Reformer language model: token ids (B, L) int -> logits (B, L, vocab) float32.
 
     Args: as `ReformerBackbone` (causal is always True), e.g.

@@ -7,13 +7,12 @@ import numpy as np
 
 from reformer_keras import media
 from reformer_keras.models import sampling
-from reformer_keras.models.presets import PresetMixin
 from reformer_keras.models.reformer_lm import ReformerLM
 from reformer_keras.models.reformer_music_preprocessor import as_midi_tokenizer
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
-class ReformerMusicGenerator(PresetMixin, ReformerLM):
+class ReformerMusicGenerator(ReformerLM):
     """`ReformerLM` whose vocabulary is a `MidiEventTokenizer`'s (390 ids by default).
 
     Sequences are `ReformerMusicPreprocessor` windows: [start = eos id] + events + [eos].
