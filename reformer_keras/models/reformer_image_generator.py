@@ -4,11 +4,10 @@ import math
 
 import keras
 import numpy as np
-from keras import ops
 
 from reformer_keras import media
 from reformer_keras.models import sampling
-from reformer_keras.models.presets import PresetMixin
+from reformer_keras.models.causal_lm_task import CausalLMTask
 from reformer_keras.models.reformer_backbone import ReformerBackbone
 from reformer_keras.models.reformer_image_preprocessor import (PIXEL_VALUES,
                                                                ReformerImagePreprocessor,
@@ -26,7 +25,7 @@ def default_axial_dims(d_model, axes):
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
-class ReformerImageGenerator(PresetMixin, keras.Model):
+class ReformerImageGenerator(CausalLMTask):
     """Causal model over the H*W*C sub-pixel values of an image, raster order.
 
     Inputs are `ReformerImagePreprocessor` token ids: start token (256 + class id, or 256)
@@ -60,30 +59,6 @@ class ReformerImageGenerator(PresetMixin, keras.Model):
             axial_shape=list(self.image_shape), axial_dims=axial_dims, name="backbone",
             **backbone_kwargs)
         self.lm_head = keras.layers.Dense(PIXEL_VALUES, name="lm_head")
-
-    @property
-    def vocab_size(self):
-        return self.backbone.vocab_size
-
-    @property
-    def max_len(self):
-        return self.backbone.max_len
-
-    def build(self, input_shape):
-        if isinstance(input_shape, dict):
-            input_shape = input_shape["token_ids"]
-        self.backbone.build(input_shape)
-        self.lm_head.build(tuple(input_shape) + (2 * self.backbone.d_model,))
-        self.built = True
-
-    def call(self, inputs, training=None, rng=None, num_hashes=None):
-        padding_mask = None
-        if isinstance(inputs, dict):
-            padding_mask = inputs.get("padding_mask")
-            inputs = inputs["token_ids"]
-        hidden = self.backbone(inputs, padding_mask=padding_mask, training=training, rng=rng,
-                               num_hashes=num_hashes)
-        return ops.cast(self.lm_head(hidden), "float32")
 
     def sample_images(self, num, seed=None, class_ids=None, temperature=1.0, top_k=None,
                       top_p=None, use_cache=True):

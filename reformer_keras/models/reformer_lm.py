@@ -1,14 +1,13 @@
 """`ReformerLM`: a causal language model on the Reformer backbone."""
 
 import keras
-from keras import ops
 
-from reformer_keras.models.presets import PresetMixin
+from reformer_keras.models.causal_lm_task import CausalLMTask
 from reformer_keras.models.reformer_backbone import ReformerBackbone
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
-class ReformerLM(PresetMixin, keras.Model):
+class ReformerLM(CausalLMTask):
     """Causal Reformer language model: token ids (B, L) int -> logits (B, L, vocab) float32.
 
     Args: as `ReformerBackbone` (causal is always True), e.g.
@@ -30,30 +29,6 @@ class ReformerLM(PresetMixin, keras.Model):
         self.backbone = ReformerBackbone(vocab_size, d_model, num_layers, num_heads, d_ff,
                                          causal=True, name="backbone", **backbone_kwargs)
         self.lm_head = keras.layers.Dense(vocab_size, name="lm_head", dtype=None)
-
-    @property
-    def vocab_size(self):
-        return self.backbone.vocab_size
-
-    @property
-    def max_len(self):
-        return self.backbone.max_len
-
-    def build(self, input_shape):
-        if isinstance(input_shape, dict):
-            input_shape = input_shape["token_ids"]
-        self.backbone.build(input_shape)
-        self.lm_head.build(tuple(input_shape) + (2 * self.backbone.d_model,))
-        self.built = True
-
-    def call(self, inputs, training=None, rng=None, num_hashes=None):
-        padding_mask = None
-        if isinstance(inputs, dict):
-            padding_mask = inputs.get("padding_mask")
-            inputs = inputs["token_ids"]
-        hidden = self.backbone(inputs, padding_mask=padding_mask, training=training, rng=rng,
-                               num_hashes=num_hashes)
-        return ops.cast(self.lm_head(hidden), "float32")
 
     def generate(self, prompt_ids, max_new_tokens, **kwargs):
         """Cached autoregressive sampling: (B, P) int ids -> (B, P + max_new_tokens) int32.
