@@ -1,0 +1,29 @@
+"""Training library the trainers (trainers/train.py, evaluate.py, sample.py) call.
+
+  registry      dataset name -> modality / keys / splits; task <-> modality (pure Python)
+  strategy      get_strategy("auto" | "one_device" | "mirrored" | "multi_worker" | "tpu")
+  metrics       BitsPerToken (bits per token / dim / character), WarmupSchedule
+  callbacks     AtomicModelCheckpoint, AtomicBackupAndRestore, StepLimit, LossLog, SampleEvery
+  model_factory build_model(task, preset, info, overrides) (zoo presets + overrides)
+  samples       write_samples (text .txt, image PNG grid, music .mid + piano roll)
+  loop          TrainConfig, train, evaluate_checkpoint, sample_checkpoint
+
+Attributes are imported lazily, so `reformer_keras.training.registry` (flag validation) does not
+import TensorFlow.
+"""
+import importlib
+
+_EXPORTS = {
+    "TrainConfig": "loop", "evaluate_checkpoint": "loop", "load_checkpoint": "loop",
+    "plan_steps": "loop", "sample_checkpoint": "loop", "train": "loop",
+    "BitsPerToken": "metrics", "WarmupSchedule": "metrics",
+    "STRATEGIES": "strategy", "get_strategy": "strategy",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        module = importlib.import_module(f"reformer_keras.training.{_EXPORTS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'reformer_keras.training' has no attribute {name!r}")

@@ -1,0 +1,163 @@
+"""Training callbacks: atomic checkpoints and backups, step / wall-clock limits, loss log, samples.
+
+Every file is written under a temporary name (".tmp-<pid>-<name>") in its final directory and
+moved into place with `os.replace`, so a run killed at any moment leaves either the previous or
+the new file, never a half-written one; stale temporaries are removed when training (re)starts.
+"""
+import glob
+import json
+import os
+import time
+
+import keras
+
+TMP_PREFIX = ".tmp-"
+
+
+def _tmp_name(path):
+    head, tail = os.path.split(path)
+    return os.path.join(head, f"{TMP_PREFIX}{os.getpid()}-{tail}")
+
+
+def remove_stale_temporaries(directory):
+    """Deletes ".tmp-*" files left in `directory` by a killed run."""
+    for path in glob.glob(os.path.join(directory, TMP_PREFIX + "*")):
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+
+
+def atomic_write_text(path, text):
+    tmp = _tmp_name(path)
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def global_step(model):
+    """The number of optimizer updates so far (restored with the backup)."""
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """`ModelCheckpoint` whose `.keras` files appear atomically (temp file + `os.replace`)."""
+
+    def __init__(self, filepath, write=True, **kwargs):
+        super().__init__(filepath, **kwargs)
+        self.write = write
+
+    def on_train_begin(self, logs=None):
+        remove_stale_temporaries(os.path.dirname(self.filepath))
+
+    def _save_model(self, epoch, batch, logs):
+        if not self.write:
+            return
+        filepath = self._get_file_path(epoch, batch, logs)
+        os.makedirs(os.path.dirname(filepath) or ".", exist_ok=True)
+        tmp = _tmp_name(filepath)
+        if self.save_weights_only:
+            self.model.save_weights(tmp, overwrite=True)
+        else:
+            self.model.save(tmp, overwrite=True)
+        os.replace(tmp, filepath)
+        if self.verbose > 0:
+            keras.utils.io_utils.print_msg(f"\nEpoch {epoch + 1}: saved model to {filepath}")
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` (epoch granularity) with atomic, self-consistent backups.
+
+    Each backup writes `state-<epoch>.weights.h5` (model + optimizer variables, so the step
+    counter is restored) atomically, then atomically replaces `training_metadata.json`, which
+    names the weights file; a kill between the two leaves the previous, consistent pair.
+    `write=False` (non-chief workers) restores but never writes.
+    """
+
+    def __init__(self, backup_dir, write=True, **kwargs):
+        super().__init__(backup_dir, save_freq="epoch", **kwargs)
+        self.write = write
+
+    def _metadata(self):
+        if not os.path.exists(self._training_metadata_path):
+            return None
+        with open(self._training_metadata_path) as f:
+            return json.load(f)
+
+    def _load_model(self):
+        if self.write and os.path.isdir(self.backup_dir):
+            remove_stale_temporaries(self.backup_dir)
+        metadata = self._metadata()
+        if metadata is None:
+            return
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(os.path.join(self.backup_dir, metadata["weights"]))
+        self.model._initial_epoch = metadata["epoch"]  # noqa: SLF001  (as Keras' own callback)
+
+    def _save_model(self):
+        if not self.write:
+            return
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"state-{self._current_epoch:06d}.weights.h5"
+        path = os.path.join(self.backup_dir, name)
+        tmp = _tmp_name(path)
+        self.model.save_weights(tmp, overwrite=True)
+        os.replace(tmp, path)
+        metadata = {"epoch": self._current_epoch, "step": global_step(self.model),
+                    "weights": name}
+        atomic_write_text(self._training_metadata_path, json.dumps(metadata))
+        for old in glob.glob(os.path.join(self.backup_dir, "state-*.weights.h5")):
+            if os.path.basename(old) != name:
+                os.remove(old)
+
+
+class StepLimit(keras.callbacks.Callback):
+    """Stops at `total_steps` optimizer updates and/or after `max_minutes` of wall time."""
+
+    def __init__(self, total_steps=None, max_minutes=None):
+        super().__init__()
+        self.total_steps, self.max_minutes = total_steps, max_minutes
+        self.start, self.reason = None, None
+
+    def on_train_begin(self, logs=None):
+        self.start = time.monotonic()
+        if self.total_steps is not None and global_step(self.model) >= self.total_steps:
+            self.model.stop_training, self.reason = True, "steps"
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.total_steps is not None and global_step(self.model) >= self.total_steps:
+            self.model.stop_training, self.reason = True, "steps"
+        elif self.max_minutes and time.monotonic() - self.start > 60.0 * self.max_minutes:
+            self.model.stop_training, self.reason = True, "max_minutes"
+
+
+class LossLog(keras.callbacks.Callback):
+    """Appends "step,loss" (Keras' running epoch mean, as in the progress bar) per batch."""
+
+    def __init__(self, path, write=True):
+        super().__init__()
+        self.path, self.write, self.rows = path, write, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        row = (global_step(self.model), float((logs or {}).get("loss", float("nan"))))
+        self.rows.append(row)
+        if self.write:
+            with open(self.path, "a") as f:
+                f.write(f"{row[0]},{row[1]!r}\n")
+
+
+class SampleEvery(keras.callbacks.Callback):
+    """Calls `write_fn(model, step) -> [paths]` every `every_steps` optimizer updates."""
+
+    def __init__(self, write_fn, every_steps, write=True):
+        super().__init__()
+        self.write_fn, self.every_steps, self.write = write_fn, int(every_steps), write
+        self.written = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = global_step(self.model)
+        if self.write and self.every_steps > 0 and step % self.every_steps == 0:
+            self.written.extend(self.write_fn(self.model, step))

@@ -1,0 +1,237 @@
+"""The fit loop as functions the trainers call: `train`, `evaluate_checkpoint`, `sample_checkpoint`.
+
+Layout of a model_dir:
+  checkpoints/ckpt-<epoch>.keras   full model (+ optimizer) after every epoch (atomic writes)
+  backup/                          BackupAndRestore state: a killed run resumes from here
+  logs/                            TensorBoard (train / validation scalars, incl. bits)
+  samples/<tag>.{txt,png,mid}      samples every --sample_every steps and at the end
+  loss_log.csv                     "step,loss" per batch (Keras' running epoch mean)
+  summary.json                     final step, loss, bits, wall time
+"""
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import time
+from typing import Optional
+
+import keras
+
+from reformer_keras.datasets import pipelines
+from reformer_keras.training import callbacks as cb
+from reformer_keras.training import model_factory, samples
+from reformer_keras.training.metrics import BitsPerToken, WarmupSchedule
+from reformer_keras.training.strategy import (get_strategy, is_chief, is_multi_worker,
+                                              patch_keras_multi_worker_logs)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run needs (the trainers fill it from flags)."""
+
+    task: str = "lm"
+    dataset: str = "shakespeare_plays"
+    preset: str = ""                       # "" -> model_factory.DEFAULT_PRESETS[task]
+    data_dir: Optional[str] = "data_dir"
+    model_dir: str = "model_dir"
+    seq_len: int = 128
+    batch_size: int = 16                   # global batch
+    steps: Optional[int] = 100_000         # total optimizer steps (None: epochs * spe)
+    epochs: Optional[int] = None
+    steps_per_epoch: int = 100             # also the checkpoint / backup interval
+    learning_rate: float = 2e-3
+    schedule: str = "rsqrt"
+    warmup_steps: int = 100
+    strategy: str = "auto"
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    seed: int = 0
+    max_minutes: Optional[float] = 3.0
+    sample_every: int = 0                  # steps; 0: only the final sample
+    sample_tokens: int = 256
+    eval_steps: int = 8
+    shuffle_buffer: int = 2048
+    verbose: int = 1
+    overrides: dict = dataclasses.field(default_factory=dict)
+
+    def resolved_preset(self):
+        return self.preset or model_factory.DEFAULT_PRESETS[self.task]
+
+
+def plan_steps(cfg):
+    """(total_steps, epochs, steps_per_epoch) from --steps / --epochs / --steps_per_epoch."""
+    spe = int(cfg.steps_per_epoch)
+    if cfg.epochs:
+        total = int(cfg.epochs) * spe if not cfg.steps else min(int(cfg.steps),
+                                                                int(cfg.epochs) * spe)
+    else:
+        total = int(cfg.steps)
+        spe = min(spe, total)
+    return total, math.ceil(total / spe), spe
+
+
+def metric_name(info):
+    if info.task == "classifier":
+        return "accuracy"
+    if info.byte_level:
+        return "bits_per_char"
+    return "bits_per_dim" if info.task == "image" else "bits_per_token"
+
+
+def _metrics(info):
+    if info.task == "classifier":
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    return [BitsPerToken(name=metric_name(info), per_character=info.byte_level)]
+
+
+def compile_model(model, info, cfg, total_steps):
+    schedule = WarmupSchedule(cfg.learning_rate, cfg.schedule, cfg.warmup_steps, total_steps)
+    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=_metrics(info), jit_compile=cfg.jit_compile)
+    return model
+
+
+def prepare_data(dataset, data_dir):
+    """Prepares an offline builder into data_dir (TFDS progress bars); catalog sets load lazily."""
+    spec = pipelines.get_spec(dataset)
+    if spec.offline:
+        import tensorflow_datasets as tfds
+        import reformer_keras.datasets  # noqa: F401  (registers the builders)
+        tfds.builder(dataset, data_dir=data_dir).download_and_prepare()
+
+
+def _datasets(cfg, info, strategy):
+    kwargs = dict(task=cfg.task, seq_len=cfg.seq_len, batch_size=cfg.batch_size,
+                  data_dir=cfg.data_dir, seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer)
+    if is_multi_worker(strategy):
+        train_ds = strategy.distribute_datasets_from_function(
+            lambda ctx: pipelines.make_dataset(cfg.dataset, training=True, input_context=ctx,
+                                               **kwargs))
+        return train_ds, None  # (validation is run single-worker with trainers/evaluate.py)
+    train_ds = pipelines.make_dataset(cfg.dataset, training=True, **kwargs)
+    val_ds = None
+    if cfg.eval_steps:
+        val_ds = pipelines.make_dataset(cfg.dataset, training=False, repeat=True, **kwargs)
+    return train_ds, val_ds
+
+
+def _build_from_local_batch(model, element_spec):
+    """Keras 3.15 `fit` under a strategy builds the model symbolically from the first batch of
+    a throw-away iterator, then re-creates the iterator. (a) With MultiWorkerMirroredStrategy
+    it all-reduces ("MEAN") that int32 batch across workers, which fails; (b) the extra iterator
+    advances the seeded reshuffling, so single- and multi-worker runs would see different data.
+    Build from a zero batch of the (per-replica) element spec instead: only shapes matter."""
+    import tensorflow as tf
+
+    def zeros(spec):
+        return tf.zeros([d if d is not None else 1 for d in spec.shape], spec.dtype)
+
+    batch = tf.nest.map_structure(zeros, element_spec)
+    trainer_cls = type(model)
+    object.__setattr__(model, "_maybe_symbolic_build",
+                       lambda iterator=None, data_batch=None:
+                       trainer_cls._maybe_symbolic_build(model, data_batch=batch))
+
+
+def train(cfg: TrainConfig, strategy=None):
+    """Runs (or resumes) a training run; returns the summary dict (also in summary.json)."""
+    start = time.time()
+    strategy = strategy or get_strategy(cfg.strategy)
+    info = pipelines.describe(cfg.dataset, cfg.task, cfg.seq_len)
+    chief = is_chief(strategy)
+    work_dir = cfg.model_dir if chief else tempfile.mkdtemp(prefix="reformer-worker-")
+    os.makedirs(work_dir, exist_ok=True)
+    prepare_data(cfg.dataset, cfg.data_dir)
+    # Seed after data preparation (it creates TF ops): same seed -> same run, in-process too.
+    if not is_multi_worker(strategy):
+        keras.utils.clear_session()
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.mixed_precision:
+        keras.config.set_dtype_policy("mixed_bfloat16")
+    total, epochs, spe = plan_steps(cfg)
+    with strategy.scope():
+        model = model_factory.build_model(cfg.task, cfg.resolved_preset(), info, cfg.overrides,
+                                          seed=cfg.seed)
+        compile_model(model, info, cfg, total)
+    train_ds, val_ds = _datasets(cfg, info, strategy)
+    if is_multi_worker(strategy):
+        patch_keras_multi_worker_logs()
+        spec = pipelines.make_dataset(cfg.dataset, task=cfg.task, seq_len=cfg.seq_len,
+                                      batch_size=cfg.batch_size, data_dir=cfg.data_dir,
+                                      shuffle_buffer=1).element_spec
+    else:
+        spec = train_ds.element_spec
+    _build_from_local_batch(model, spec)
+
+    def write(model_, tag):
+        return samples.write_samples(model_, info, os.path.join(cfg.model_dir, "samples"), tag,
+                                     seed=cfg.seed, num_tokens=cfg.sample_tokens)
+
+    limit = cb.StepLimit(total, cfg.max_minutes)
+    loss_log = cb.LossLog(os.path.join(work_dir, "loss_log.csv"), write=chief)
+    callbacks = [  # order matters: ckpt-N is written before the backup records epoch N
+        cb.AtomicModelCheckpoint(os.path.join(cfg.model_dir, "checkpoints",
+                                              "ckpt-{epoch:04d}.keras"), write=chief),
+        cb.AtomicBackupAndRestore(os.path.join(cfg.model_dir, "backup"), write=chief,
+                                  delete_checkpoint=False),
+        limit,
+        keras.callbacks.TensorBoard(os.path.join(work_dir, "logs"), update_freq=max(1, spe // 4)),
+        keras.callbacks.TerminateOnNaN(),
+        loss_log,
+        cb.SampleEvery(lambda m, step: write(m, f"step-{step:06d}"), cfg.sample_every,
+                       write=chief),
+    ]
+    history = model.fit(train_ds, epochs=epochs, steps_per_epoch=spe, validation_data=val_ds,
+                        validation_steps=cfg.eval_steps if val_ds is not None else None,
+                        callbacks=callbacks, verbose=cfg.verbose)
+    paths = write(model, "final") if chief else []
+    logs = {k: float(v[-1]) for k, v in history.history.items() if v}
+    summary = dict(step=cb.global_step(model), total_steps=total, stopped_by=limit.reason,
+                   metric=metric_name(info), logs=logs, samples=paths,
+                   wall_seconds=round(time.time() - start, 1),
+                   losses=[loss for _, loss in loss_log.rows])
+    if chief:
+        cb.atomic_write_text(os.path.join(cfg.model_dir, "summary.json"),
+                             json.dumps({k: v for k, v in summary.items() if k != "losses"},
+                                        indent=1))
+    return summary
+
+
+def load_checkpoint(path):
+    """`keras.models.load_model` of a .keras checkpoint (or the newest in a model_dir)."""
+    import reformer_keras.models  # noqa: F401  (registers the zoo classes)
+    import reformer_keras.training.metrics  # noqa: F401
+    if os.path.isdir(path):
+        directory = os.path.join(path, "checkpoints")
+        names = sorted(n for n in os.listdir(directory) if n.endswith(".keras") and
+                       not n.startswith(cb.TMP_PREFIX)) if os.path.isdir(directory) else []
+        if not names:
+            raise ValueError(f"no .keras checkpoint under {directory}")
+        path = os.path.join(directory, names[-1])
+    return keras.models.load_model(path, compile=False), path
+
+
+def evaluate_checkpoint(checkpoint, dataset, task, split=None, seq_len=128, batch_size=16,
+                        steps=20, data_dir=None, verbose=1):
+    """Bits (per char / dim / token) and loss of a checkpoint on `steps` batches of a split."""
+    model, path = load_checkpoint(checkpoint)
+    info = pipelines.describe(dataset, task, seq_len)
+    prepare_data(dataset, data_dir)
+    ds = pipelines.make_dataset(dataset, split, task=task, seq_len=seq_len,
+                                batch_size=batch_size, data_dir=data_dir, training=False,
+                                repeat=False)
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=_metrics(info))
+    results = model.evaluate(ds.take(steps), return_dict=True, verbose=verbose)
+    return dict(checkpoint=path, split=split or info.spec.splits[1], metric=metric_name(info),
+                **{k: float(v) for k, v in results.items()})
+
+
+def sample_checkpoint(checkpoint, dataset, task, out_dir, seq_len=128, seed=0, num_tokens=256,
+                      tag="sample"):
+    """Loads a checkpoint and writes samples into out_dir; returns the paths."""
+    model, _ = load_checkpoint(checkpoint)
+    info = pipelines.describe(dataset, task, seq_len)
+    return samples.write_samples(model, info, out_dir, tag, seed=seed, num_tokens=num_tokens)
