@@ -69,37 +69,34 @@ def merge_chunks(x, axis):
     return ops.reshape(x, new_shape)
 
 
-def _shift_chunks(x, shift, axis, fill):
-    """Chunk c of the result is chunk c + shift of `x` (along `axis`), or `fill` outside."""
-    if shift == 0:
-        return x
-    k = abs(shift)
-    take = [slice(None)] * len(x.shape)
-    edge = [slice(None)] * len(x.shape)
-    if shift < 0:  # look back: prepend fill, drop the last k chunks
-        take[axis], edge[axis] = slice(None, -k), slice(None, k)
-        filler = ops.full_like(x[tuple(edge)], fill)
-        return ops.concatenate([filler, x[tuple(take)]], axis=axis)
-    take[axis], edge[axis] = slice(k, None), slice(-k, None)
-    filler = ops.full_like(x[tuple(edge)], fill)
-    return ops.concatenate([x[tuple(take)], filler], axis=axis)
+def _in_range(x, shift, axis):
+    """Bool mask broadcastable to `x`: chunk c + shift exists (chunk axis `axis`)."""
+    num = ops.shape(x)[axis]
+    index = ops.arange(num, dtype="int32") + shift
+    inside = ops.logical_and(index >= 0, index < num)
+    return ops.reshape(inside, [-1 if i == axis else 1 for i in range(len(x.shape))])
 
 
-def look_adjacent(x, before, after, axis, fill=0):
-    """Each chunk together with its neighbours, without wrap-around.
+def look_adjacent(x, before, after, axis, fill=None):
+    """Each chunk together with its neighbours.
 
     Args:
       x: (..., nc, C, ...) with the chunk axis at `axis` and the within-chunk axis at `axis + 1`.
       before, after: number of neighbouring chunks to include on each side.
-      fill: value of positions outside the sequence (callers also mask them).
+      fill: None: neighbours beyond the ends wrap around (rolls are cheap to differentiate, unlike
+        slices); callers must mask those keys, which they do through their validity flags, the
+        one input given a `fill`. Otherwise such neighbours are replaced by `fill`.
     Returns:
       (..., nc, (before + 1 + after) * C, ...): chunk c followed by its window, ordered
       c - before, ..., c + after.
     """
-    parts = [_shift_chunks(x, s, axis, fill) for s in range(-before, after + 1)]
-    if len(parts) == 1:
-        return x
-    return ops.concatenate(parts, axis=axis + 1)
+    parts = []
+    for shift in range(-before, after + 1):
+        part = x if shift == 0 else ops.roll(x, -shift, axis=axis)
+        if fill is not None and shift != 0:
+            part = ops.where(_in_range(x, shift, axis), part, fill)
+        parts.append(part)
+    return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=axis + 1)
 
 
 def unit_keys(k):

@@ -226,25 +226,30 @@ class ReformerSeq2Seq(PresetMixin, keras.Model):
         context = self.encode(enc_ids, enc_mask, training=training)
         return self.decode(dec_ids, context, enc_mask, dec_mask, training=training)
 
+    def generate(self, encoder_token_ids, max_new_tokens, **kwargs):
+        """Cached autoregressive decoding: (B, Ls) int source ids -> (B, 1 + max_new_tokens)
+        int32 decoder ids starting with `start_id`.
+
+        Keyword args (encoder_padding_mask, start_id, temperature, top_k, top_p, seed, eos_id,
+        pad_id) as in `reformer_keras.generation.generate_seq2seq`, which this delegates to
+        (TensorFlow backend; the encoder runs once, cross-attention keys / values are cached).
+        """
+        from reformer_keras.generation import generate_seq2seq  # pylint: disable=import-outside-toplevel
+        return generate_seq2seq(self, encoder_token_ids, max_new_tokens, **kwargs)
+
     def translate(self, encoder_token_ids, max_new_tokens, start_id, end_id=None,
                   encoder_padding_mask=None):
-        """Greedy decoding (uncached: the decoder reruns on the growing prefix).
+        """Greedy decoding (cached, via `generate` with temperature 0).
 
-        encoder_token_ids (B, Ls) int -> int32 (B, 1 + max_new_tokens) starting with
+        encoder_token_ids (B, Ls) int -> int32 NumPy (B, 1 + max_new_tokens) starting with
         `start_id`; after `end_id` a row is filled with `end_id`.
         """
-        enc = np.asarray(encoder_token_ids)
-        context = self.encode(enc, encoder_padding_mask)
-        out = np.full((enc.shape[0], 1), start_id, np.int32)
-        done = np.zeros(enc.shape[0], bool)
-        for _ in range(int(max_new_tokens)):
-            logits = np.asarray(self.decode(out, context, encoder_padding_mask))[:, -1]
-            nxt = logits.argmax(-1).astype(np.int32)
-            if end_id is not None:
-                nxt = np.where(done, end_id, nxt)
-                done |= nxt == end_id
-            out = np.concatenate([out, nxt[:, None]], axis=1)
-        return out
+        out = self.generate(
+            np.asarray(encoder_token_ids), int(max_new_tokens),
+            encoder_padding_mask=encoder_padding_mask, start_id=int(start_id),
+            temperature=0.0, eos_id=None if end_id is None else int(end_id),
+            pad_id=0 if end_id is None else int(end_id))
+        return np.asarray(out, np.int32)
 
     def get_config(self):
         config = super().get_config()
