@@ -15,14 +15,11 @@ from trainers import flags as trainer_flags  # noqa: E402
 
 PROGRAM = "evaluate"
 trainer_flags.define_data_flags()
-trainer_flags._define("string", "checkpoint", None, "A .keras checkpoint or a model_dir.")
+trainer_flags.define_checkpoint_flag()
 trainer_flags._define("string", "split", None, "Split to evaluate (default: the dataset's "
                       "evaluation split, validation or test).")
 trainer_flags._define("integer", "eval_batches", 20, "Number of batches to evaluate.")
 trainer_flags._define("string", "output", None, "Optional JSON file for the results.")
-flags.mark_flag_as_required("checkpoint")
-flags.register_validator("checkpoint", lambda p: p is not None and os.path.exists(p),
-                         message="does not exist")
 FLAGS = flags.FLAGS
 
 

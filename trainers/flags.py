@@ -151,3 +151,11 @@ def fail(program, flag, message):
     """Exits with the one-line error format for a check made after parsing."""
     sys.stderr.write(f"{program}: error: flag --{flag}: {' '.join(str(message).split())}\n")
     sys.exit(2)
+
+
+def define_checkpoint_flag():
+    """--checkpoint (required, must exist): a .keras checkpoint or a model_dir."""
+    _define("string", "checkpoint", None, "A .keras checkpoint or a model_dir.")
+    flags.mark_flag_as_required("checkpoint")
+    flags.register_validator("checkpoint", lambda p: p is not None and os.path.exists(p),
+                             message="does not exist")

@@ -13,13 +13,10 @@ from trainers import flags as trainer_flags  # noqa: E402
 
 PROGRAM = "sample"
 trainer_flags.define_data_flags()
-trainer_flags._define("string", "checkpoint", None, "A .keras checkpoint or a model_dir.")
+trainer_flags.define_checkpoint_flag()
 trainer_flags._define("string", "output_dir", None, "Where to write the samples.")
 trainer_flags._define("string", "tag", "sample", "File stem of the samples.")
 trainer_flags._define("integer", "sample_tokens", 256, "Tokens / events to sample.")
-flags.mark_flag_as_required("checkpoint")
-flags.register_validator("checkpoint", lambda p: p is not None and os.path.exists(p),
-                         message="does not exist")
 FLAGS = flags.FLAGS
 
 

@@ -153,31 +153,35 @@ def _check_int(name, value, low, high=None):
     return value
 
 
-def _check_prompt(model, prompt_ids, max_new_tokens):
-    if not isinstance(prompt_ids, (tf.Tensor, tf.Variable)):
+def _check_id_batch(ids, name, vocab_size, max_len, what="the model's max_len"):
+    """Validates a (batch, length) batch of token ids; returns the (asserted) ids tensor."""
+    if not isinstance(ids, (tf.Tensor, tf.Variable)):
         try:
-            prompt_ids = tf.convert_to_tensor(prompt_ids)
+            ids = tf.convert_to_tensor(ids)
         except (ValueError, TypeError) as err:
-            raise ValueError(f"`prompt_ids` must be a (batch, length) array of integer token "
+            raise ValueError(f"`{name}` must be a (batch, length) array of integer token "
                              f"ids: {err}") from err
-    if not prompt_ids.dtype.is_integer:
-        raise ValueError(f"`prompt_ids` must hold integer token ids, got dtype "
-                         f"{prompt_ids.dtype.name}.")
-    if prompt_ids.shape.rank != 2:
-        raise ValueError(f"`prompt_ids` must have rank 2 (batch, length), got shape "
-                         f"{tuple(prompt_ids.shape)}.")
+    if not ids.dtype.is_integer:
+        raise ValueError(f"`{name}` must hold integer token ids, got dtype {ids.dtype.name}.")
+    if ids.shape.rank != 2:
+        raise ValueError(f"`{name}` must have rank 2 (batch, length), got shape "
+                         f"{tuple(ids.shape)}.")
+    if 0 in tuple(ids.shape):
+        raise ValueError(f"`{name}` must not be empty, got shape {tuple(ids.shape)}.")
+    length = ids.shape[1]
+    if length is not None and length > max_len:
+        raise ValueError(f"`{name}` has length {length}, longer than {what} {max_len}.")
+    return input_checks.check_token_ids(ids, vocab_size, name=name)
+
+
+def _check_prompt(model, prompt_ids, max_new_tokens):
+    prompt_ids = _check_id_batch(prompt_ids, "prompt_ids", model.vocab_size, model.max_len)
     length = prompt_ids.shape[1]
     if length is None:
         raise ValueError("`prompt_ids` must have a static length (it sizes the output).")
-    if length == 0 or prompt_ids.shape[0] == 0:
-        raise ValueError(f"`prompt_ids` must not be empty, got shape {tuple(prompt_ids.shape)}.")
-    if length > model.max_len:
-        raise ValueError(f"`prompt_ids` has length {length}, longer than the model's max_len "
-                         f"{model.max_len}.")
     if length + max_new_tokens > model.max_len:
         raise ValueError(f"prompt length {length} + `max_new_tokens` {max_new_tokens} exceeds the "
                          f"model's max_len {model.max_len}.")
-    prompt_ids = input_checks.check_token_ids(prompt_ids, model.vocab_size, name="prompt_ids")
     return tf.cast(prompt_ids, tf.int32), length
 
 

@@ -25,9 +25,9 @@ Graph-safe as written (no Python control flow on tensors): works eagerly and in 
 
 import tensorflow as tf
 
-from reformer_keras import input_checks
 from reformer_keras.generation import attention_cache, sampling
-from reformer_keras.generation.decoding import _check_int, _embed, _no_autograph
+from reformer_keras.generation.decoding import (_check_id_batch, _check_int, _embed,
+                                                 _no_autograph)
 
 # Logit of padded source keys, as `CrossAttention` uses (finite: an all-padding row is uniform).
 _MASK_VALUE = -1e9
@@ -117,27 +117,9 @@ def seq2seq_decode_step(model, cache, token, position):
 
 
 def _check_encoder_inputs(model, encoder_token_ids, encoder_padding_mask):
-    if not isinstance(encoder_token_ids, (tf.Tensor, tf.Variable)):
-        try:
-            encoder_token_ids = tf.convert_to_tensor(encoder_token_ids)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"`encoder_token_ids` must be a (batch, length) array of integer "
-                             f"token ids: {err}") from err
-    if not encoder_token_ids.dtype.is_integer:
-        raise ValueError(f"`encoder_token_ids` must hold integer token ids, got dtype "
-                         f"{encoder_token_ids.dtype.name}.")
-    shape = encoder_token_ids.shape
-    if shape.rank != 2:
-        raise ValueError(f"`encoder_token_ids` must have rank 2 (batch, length), got shape "
-                         f"{tuple(shape)}.")
-    if 0 in tuple(shape):
-        raise ValueError(f"`encoder_token_ids` must not be empty, got shape {tuple(shape)}.")
-    max_len = model.encoder.max_len
-    if shape[1] is not None and shape[1] > max_len:
-        raise ValueError(f"`encoder_token_ids` has length {shape[1]}, longer than the encoder "
-                         f"max_len {max_len}.")
-    ids = input_checks.check_token_ids(encoder_token_ids, model.encoder.vocab_size,
-                                       name="encoder_token_ids")
+    ids = _check_id_batch(encoder_token_ids, "encoder_token_ids", model.encoder.vocab_size,
+                          model.encoder.max_len, what="the encoder max_len")
+    shape = ids.shape
     if encoder_padding_mask is not None:
         if not isinstance(encoder_padding_mask, (tf.Tensor, tf.Variable)):
             try:
