@@ -1,0 +1,97 @@
+"""Export a trained `.keras` model for TF Serving.
+
+  python -m exports.export --model_path=runs/tiny_text/model.keras --export_dir=serving \
+      [--model_name=tiny_text] [--generation_length=256]
+
+Writes `<export_dir>/<model_name>/<next version>/` (atomically; existing versions are never
+touched) and `<export_dir>/models.config` (TF Serving model_config_list of every model in
+export_dir), then prints the serving command. Signatures: see reformer_keras/export/README.md.
+Bad flags give a one-line error and exit status 1.
+"""
+
+import os
+import re
+import sys
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_path", None, "Trained model: a .keras file (keras.saving format).")
+flags.DEFINE_string("export_dir", None, "TF Serving base directory (created if missing).")
+flags.DEFINE_string("model_name", None, "Serving name (default: the .keras file's base name); "
+                    "letters, digits, '_', '.', '-'.")
+flags.DEFINE_integer("generation_length", None, "Cache length of the sampling signatures "
+                     "(prompt + new tokens <= it; default: the model's max_len).")
+flags.DEFINE_enum("text_signatures", "auto", ["auto", "yes", "no"], "Add score_text / "
+                  "generate_text (ByteTokenizer) to a ReformerLM; auto = iff vocab_size is 258.")
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def serving_instructions(export_dir, model_name, signatures):
+    """README-ready text: the tensorflow_model_server command and a curl request."""
+    config = os.path.join(os.path.abspath(export_dir), "models.config")
+    if "generate_text" in signatures:
+        body = ('{"signature_name": "generate_text", "inputs": {"prompt": ["To be"], '
+                '"max_new_tokens": 32, "temperature": 0.8, "top_k": 0, "seed": 1}}')
+    elif "sample_images" in signatures:
+        body = '{"signature_name": "sample_images", "inputs": {"count": 1, "seed": 1}}'
+    elif "generate_events" in signatures:
+        body = ('{"signature_name": "generate_events", "inputs": {"prompt_ids": [[]], '
+                '"max_new_tokens": 32, "seed": 1}}')
+    else:
+        body = '{"signature_name": "serving_default", "inputs": {"token_ids": [[1, 2, 3]]}}'
+    return (f"Serve:\n  tensorflow_model_server --port=8500 --rest_api_port=8501 "
+            f"--model_config_file={config}\n"
+            f"Query:\n  curl -s -X POST http://localhost:8501/v1/models/{model_name}:predict "
+            f"-d '{body}'\n"
+            f"  python -m exports.client --server=localhost:8501 --model_name={model_name} "
+            f"--text=\"To be\"\n")
+
+
+def _check_flags():
+    if not FLAGS.model_path:
+        raise ValueError("--model_path is required (a .keras file).")
+    if not FLAGS.model_path.endswith(".keras"):
+        raise ValueError(f"--model_path must be a .keras file, got {FLAGS.model_path!r}.")
+    if not os.path.isfile(FLAGS.model_path):
+        raise ValueError(f"--model_path {FLAGS.model_path!r} does not exist.")
+    if not FLAGS.export_dir:
+        raise ValueError("--export_dir is required.")
+    name = FLAGS.model_name or os.path.splitext(os.path.basename(FLAGS.model_path))[0]
+    if not _NAME.match(name):
+        raise ValueError(f"--model_name {name!r} must be letters, digits, '_', '.', '-'.")
+    if FLAGS.generation_length is not None and FLAGS.generation_length < 2:
+        raise ValueError(f"--generation_length must be >= 2, got {FLAGS.generation_length}.")
+    return name
+
+
+def main(argv):
+    if len(argv) > 1:
+        sys.exit(f"export: error: unexpected arguments {argv[1:]}")
+    try:
+        name = _check_flags()
+    except ValueError as err:
+        sys.exit(f"export: error: {err}")
+    # Heavy imports only after the flags are known to be good.
+    import keras  # pylint: disable=import-outside-toplevel
+    import reformer_keras.models  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    from reformer_keras.export import export_model  # pylint: disable=import-outside-toplevel
+    try:
+        model = keras.saving.load_model(FLAGS.model_path, compile=False)
+        text = {"auto": None, "yes": True, "no": False}[FLAGS.text_signatures]
+        result = export_model(model, FLAGS.export_dir, name,
+                              generation_length=FLAGS.generation_length, text_signatures=text)
+    except (ValueError, OSError) as err:
+        sys.exit(f"export: error: {' '.join(str(err).split())}")
+    print(f"Exported {name} version {result['version']} to {result['path']}\n"
+          f"Signatures: {', '.join(result['signatures'])}\nConfig: {result['config']}")
+    print(serving_instructions(FLAGS.export_dir, name, result["signatures"]))
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
