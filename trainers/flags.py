@@ -105,6 +105,8 @@ def define_train_flags():
     _define("integer", "sample_tokens", 256, "Tokens / events per text or music sample.")
     _define("integer", "eval_steps", 8, "Validation batches after every epoch (0: none).")
     _define("integer", "verbose", 1, "Keras fit verbosity: 1 progress bar, 2 one line/epoch.")
+    _define("bool", "export", True, "At the end, export a TF Serving SavedModel of the LM, image "
+            "or music model into model_dir/export/reformer_<task>/<version>/.")
     _define("integer", "num_layers", None, "Override the preset's number of layers.")
     _define("integer", "d_model", None, "Override the preset's model width.")
     _define("integer", "num_heads", None, "Override the preset's attention heads.")

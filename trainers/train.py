@@ -33,6 +33,7 @@ def config_from_flags():
         mixed_precision=FLAGS.mixed_precision, jit_compile=FLAGS.jit_compile, seed=FLAGS.seed,
         max_minutes=FLAGS.max_minutes or None, sample_every=FLAGS.sample_every,
         sample_tokens=FLAGS.sample_tokens, eval_steps=FLAGS.eval_steps, verbose=FLAGS.verbose,
+        export=FLAGS.export,
         overrides=trainer_flags.overrides_from_flags())
 
 

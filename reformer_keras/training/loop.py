@@ -53,6 +53,7 @@ class TrainConfig:
     eval_steps: int = 8
     shuffle_buffer: int = 2048
     verbose: int = 1
+    export: bool = False                   # TF Serving SavedModel into model_dir/export/
     overrides: dict = dataclasses.field(default_factory=dict)
 
     def resolved_preset(self):
@@ -135,6 +136,21 @@ def _build_from_local_batch(model, element_spec):
                        trainer_cls._maybe_symbolic_build(model, data_batch=batch))
 
 
+EXPORTABLE_TASKS = ("lm", "image", "music")
+
+
+def _export(model, cfg):
+    """Exports the trained model for TF Serving; returns the version directory (or None)."""
+    if cfg.task not in EXPORTABLE_TASKS:
+        print(f"export: skipped (no serving signatures for task {cfg.task!r})", flush=True)
+        return None
+    from reformer_keras.export import export_model  # pylint: disable=import-outside-toplevel
+    result = export_model(model, os.path.join(cfg.model_dir, "export"), f"reformer_{cfg.task}")
+    print(f"export: version {result['version']} at {result['path']} "
+          f"(signatures: {', '.join(result['signatures'])})", flush=True)
+    return result["path"]
+
+
 def train(cfg: TrainConfig, strategy=None):
     """Runs (or resumes) a training run; returns the summary dict (also in summary.json)."""
     start = time.time()
@@ -187,9 +203,10 @@ def train(cfg: TrainConfig, strategy=None):
                         validation_steps=cfg.eval_steps if val_ds is not None else None,
                         callbacks=callbacks, verbose=cfg.verbose)
     paths = write(model, "final") if chief else []
+    exported = _export(model, cfg) if chief and cfg.export else None
     logs = {k: float(v[-1]) for k, v in history.history.items() if v}
     summary = dict(step=cb.global_step(model), total_steps=total, stopped_by=limit.reason,
-                   metric=metric_name(info), logs=logs, samples=paths,
+                   metric=metric_name(info), logs=logs, samples=paths, export=exported,
                    wall_seconds=round(time.time() - start, 1),
                    losses=[loss for _, loss in loss_log.rows])
     if chief:

@@ -94,6 +94,8 @@ def test_main_job_smoke_writes_a_text_sample(main_job):
                                                              "ckpt-0002.keras"]
     assert os.listdir(model_dir / "logs")  # TensorBoard
     assert [s for s, _ in _cli.loss_log(model_dir)] == [1, 2, 3, 4]
+    version = model_dir / "export" / "reformer_lm" / "1"  # the TF Serving export
+    assert (version / "saved_model.pb").exists() and summary["export"] == str(version)
 
 
 def test_evaluate_and_sample_from_checkpoint(main_job, shared_data_dir, tmp_path):
