@@ -1,20 +1,11 @@
 """Autoregressive sampling for the generator tasks.
 
-`sample_tokens` uses `reformer_keras.generation.generate` (cached generation) when that module
-provides it, and otherwise a simple uncached loop (`uncached_generate`) that reruns the model on
-the growing prefix: O(n) forwards for n new tokens, fine for the tiny presets.
+`sample_tokens` runs the cached `reformer_keras.generation.generate`; `use_cache=False` runs
+`uncached_generate`, a reference loop that re-runs the model on the growing prefix (O(n)
+forwards for n new tokens; tests compare the cached path with it).
 """
 
 import numpy as np
-
-
-def generation_backend():
-    """The cached `generate` function of `reformer_keras.generation`, or None if absent."""
-    try:
-        from reformer_keras import generation  # pylint: disable=import-outside-toplevel
-    except ImportError:
-        return None
-    return getattr(generation, "generate", None)
 
 
 def check_prompt(prompt_ids, vocab_size, name="prompt_ids"):
@@ -68,16 +59,16 @@ def uncached_generate(model, prompt_ids, max_new_tokens, temperature=1.0, top_k=
 
 def sample_tokens(model, prompt_ids, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
                   seed=None, use_cache=True):
-    """int32 (B, P + max_new_tokens): cached `generation.generate` if present and `use_cache`,
-    else the uncached loop (different random streams: the same seed gives different samples)."""
+    """int32 (B, P + max_new_tokens): cached `generation.generate`, or with `use_cache=False`
+    the uncached loop (different random streams: the same seed gives different samples)."""
     if max_new_tokens < 0:
         raise ValueError(f"`max_new_tokens` must be >= 0, got {max_new_tokens}.")
     if temperature < 0:
         raise ValueError(f"`temperature` must be >= 0, got {temperature}.")
-    generate = generation_backend() if use_cache else None
-    if generate is None:
+    if not use_cache:
         return uncached_generate(model, prompt_ids, max_new_tokens, temperature, top_k, top_p,
                                  seed)
+    from reformer_keras.generation import generate  # pylint: disable=import-outside-toplevel
     out = generate(model, prompt_ids, max_new_tokens, temperature=temperature, top_k=top_k,
                    top_p=top_p, seed=seed)
     return np.asarray(out).astype(np.int32)

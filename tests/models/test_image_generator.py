@@ -85,8 +85,6 @@ def test_greedy_samples_are_the_models_argmax():
     np.testing.assert_array_equal(np.asarray(model(tokens)).argmax(-1), np.asarray(targets))
 
 
-@pytest.mark.skipif(sampling.generation_backend() is None,
-                    reason="reformer_keras.generation.generate not present")
 def test_cached_generation_backend_matches_uncached_greedy():
     """With exact (full / local) attention, greedy images from the cached generation module
     equal those of the uncached reference loop."""
