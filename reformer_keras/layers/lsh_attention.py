@@ -73,8 +73,9 @@ class LSHSelfAttention(SelfAttentionBase):
       attention_dropout, output_dropout: dropout rates.
       allow_duplicate_attention: False applies the paper's correction for a key visible to a
         query in several hash rounds.
-      attn_chunks: memory knob; process the heads in this many groups, so that only one group's
-        (n, Lp, (before + 1 + after) * C) score tensor is alive at a time.
+      attn_chunks: memory knob; process the heads in this many groups, each with its own
+        (n, Lp, (before + 1 + after) * C) score tensor per head of the group (whether groups
+        overlap in time is up to the graph executor).
       seed: int seed. In training, rotations and dropout masks are drawn afresh at each call; at
         inference, rotations come from a fixed seed derived from `seed` (chosen at random when
         None and stored in the config), so inference is deterministic and survives saving.
