@@ -27,6 +27,9 @@ class ReformerBackbone(keras.layers.Layer):
       causal: causal masking in every attention layer (language models).
       bucket_size, num_hashes, num_buckets, attn_chunks: LSH options (`LSHSelfAttention`).
       local_chunk_size: chunk of local attention (default `bucket_size`).
+      shared_qk: local and full layers share the query/key projection too (LSH always does);
+        with it, the weights of an LSH model load into a full- or local-attention model of the
+        same sizes (the paper's evaluation of LSH-trained models with full attention).
       max_len: longest sequence; sizes the learned position table when `axial_shape` is None.
       axial_shape, axial_dims: axial positions (`AxialPositionalEmbedding`); `axial_dims`
         defaults to halves of d_model.
@@ -40,7 +43,8 @@ class ReformerBackbone(keras.layers.Layer):
 
     def __init__(self, vocab_size, d_model, num_layers, num_heads, d_ff, head_dim=None,
                  attention_types=("lsh",), causal=True, bucket_size=64, num_hashes=2,
-                 num_buckets=None, attn_chunks=1, local_chunk_size=None, max_len=4096,
+                 num_buckets=None, attn_chunks=1, local_chunk_size=None, shared_qk=False,
+                 max_len=4096,
                  axial_shape=None, axial_dims=None, dropout=0.0, attention_dropout=0.0,
                  ff_chunk_size=None, reversible=True, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -63,6 +67,7 @@ class ReformerBackbone(keras.layers.Layer):
         self.num_buckets = list(num_buckets) if isinstance(num_buckets, tuple) else num_buckets
         self.attn_chunks = attn_chunks
         self.local_chunk_size = local_chunk_size or bucket_size
+        self.shared_qk = bool(shared_qk)
         self.max_len = check_positive_int("max_len", max_len)
         self.axial_shape = None if axial_shape is None else list(axial_shape)
         if axial_shape is not None and axial_dims is None:
@@ -108,9 +113,9 @@ class ReformerBackbone(keras.layers.Layer):
                 bucket_size=self.bucket_size, num_hashes=self.num_hashes,
                 num_buckets=self.num_buckets, attn_chunks=self.attn_chunks, **common)
         if kind == "local":
-            return LocalSelfAttention(chunk_size=self.local_chunk_size, shared_qk=False,
+            return LocalSelfAttention(chunk_size=self.local_chunk_size, shared_qk=self.shared_qk,
                                       **common)
-        return FullSelfAttention(shared_qk=False, **common)
+        return FullSelfAttention(shared_qk=self.shared_qk, **common)
 
     def build(self, input_shape):
         self.token_embedding.build(input_shape)
@@ -148,7 +153,8 @@ class ReformerBackbone(keras.layers.Layer):
             attention_types=list(self.attention_types), causal=self.causal,
             bucket_size=self.bucket_size, num_hashes=self.num_hashes,
             num_buckets=self.num_buckets, attn_chunks=self.attn_chunks,
-            local_chunk_size=self.local_chunk_size, max_len=self.max_len,
+            local_chunk_size=self.local_chunk_size, shared_qk=self.shared_qk,
+            max_len=self.max_len,
             axial_shape=self.axial_shape, axial_dims=self.axial_dims, dropout=self.dropout,
             attention_dropout=self.attention_dropout, ff_chunk_size=self.ff_chunk_size,
             reversible=self.reversible, seed=self.seed)

@@ -14,7 +14,7 @@ from reformer_keras.models.reformer_image_preprocessor import (PIXEL_VALUES,
                                                                check_image_shape)
 
 BACKBONE_KEYS = ("head_dim", "attention_types", "bucket_size", "num_hashes", "num_buckets",
-                 "attn_chunks", "local_chunk_size", "dropout", "attention_dropout",
+                 "attn_chunks", "local_chunk_size", "shared_qk", "dropout", "attention_dropout",
                  "ff_chunk_size", "reversible", "seed")
 
 

@@ -20,7 +20,7 @@ class ReformerLM(CausalLMTask):
 
     def __init__(self, vocab_size, d_model, num_layers, num_heads, d_ff, **kwargs):
         backbone_keys = ("head_dim", "attention_types", "bucket_size", "num_hashes",
-                         "num_buckets", "attn_chunks", "local_chunk_size", "max_len",
+                         "num_buckets", "attn_chunks", "local_chunk_size", "shared_qk", "max_len",
                          "axial_shape", "axial_dims", "dropout", "attention_dropout",
                          "ff_chunk_size", "reversible", "seed")
         backbone_kwargs = {k: kwargs.pop(k) for k in backbone_keys if k in kwargs}
