@@ -117,14 +117,14 @@ def attention_logits(q, k):
 _NEVER = 2**30
 
 
-def mask_logits(logits, q_pos, k_pos, k_valid, causal, shared_qk):
-    """Applies padding, causal and self masks in three full-size passes.
+def visible_keys(q_pos, k_pos, k_valid, causal, shared_qk):
+    """Which keys each query may use. Returns (visible, is_self), bool (..., Lq, Lk).
 
     Args:
-      logits: (..., Lq, Lk) float32.
       q_pos: (..., Lq) int positions of the queries in the original sequence.
       k_pos: (..., Lk) int positions of the keys.
       k_valid: (..., Lk) bool, False for padding and for keys outside the sequence.
+    `is_self` is None unless `shared_qk` (the query's own key, used only as a last resort).
     """
     q_pos = q_pos[..., :, None]
     if causal:  # an invalid key is moved to the future, so one comparison masks both
@@ -133,8 +133,15 @@ def mask_logits(logits, q_pos, k_pos, k_valid, causal, shared_qk):
     else:
         k_pos = k_pos[..., None, :]
         visible = k_valid[..., None, :]
+    is_self = ops.equal(k_pos, q_pos) if shared_qk else None
+    return visible, is_self
+
+
+def mask_logits(logits, q_pos, k_pos, k_valid, causal, shared_qk):
+    """Applies padding, causal and self masks (see `visible_keys`) to logits (..., Lq, Lk)."""
+    visible, is_self = visible_keys(q_pos, k_pos, k_valid, causal, shared_qk)
     if shared_qk:
-        logits = ops.where(ops.equal(k_pos, q_pos), SELF_MASK_VALUE, logits)
+        logits = ops.where(is_self, SELF_MASK_VALUE, logits)
     return ops.where(visible, logits, MASK_VALUE)
 
 
@@ -154,3 +161,67 @@ def softmax_attend(logits, v, dropout_rate=0.0, seed=None, salt=0):
         probs = dropout(probs, dropout_rate, seed, salt)
     out = ops.einsum("...qk,...kd->...qd", ops.cast(probs, v.dtype), v)
     return out, ops.squeeze(lse, -1)
+
+
+def fused_attention(q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, bias=None,
+                    dropout_rate=0.0, seed=None, salt=0):
+    """Masked softmax attention whose backward pass recomputes the scores.
+
+    Same result as `attention_logits` -> `mask_logits` (+ `bias`) -> `softmax_attend`, but the
+    gradient is written out (as in FlashAttention): the forward keeps only its inputs, `out` and
+    the log-normaliser, and the backward recomputes the probabilities with one matmul and one
+    exp. Nothing of size (..., Lq, Lk) lives from the forward to the backward pass, and the
+    backward makes fewer full-size passes than automatic differentiation of the composition.
+
+    Args:
+      q: (..., Lq, dh); k: (..., Lk, dh) (already unit-normalised for shared QK);
+      v: (..., Lk, dh).
+      q_pos, k_pos, k_valid, causal, shared_qk: the masks (`visible_keys`).
+      bias: optional float32 (..., Lq, Lk) added to the masked logits (not differentiated; the
+        LSH duplicate-attention correction).
+      dropout_rate, seed, salt: stateless attention dropout (the same mask in both passes).
+    Returns:
+      out (..., Lq, dh) in v's dtype and lse (..., Lq) float32.
+    """
+    scale = 1.0 / float(q.shape[-1]) ** 0.5
+    visible, is_self = visible_keys(q_pos, k_pos, k_valid, causal, shared_qk)
+    used = visible if is_self is None else ops.logical_and(visible, ops.logical_not(is_self))
+
+    def logits_of(q_, k_):
+        logits = ops.einsum("...qd,...kd->...qk", ops.cast(q_, "float32") * scale,
+                            ops.cast(k_, "float32"))
+        if is_self is not None:
+            logits = ops.where(is_self, SELF_MASK_VALUE, logits)
+        logits = ops.where(visible, logits, MASK_VALUE)
+        return logits if bias is None else logits + bias
+
+    def drop(x):
+        return dropout(x, dropout_rate, seed, salt)
+
+    @ops.custom_gradient
+    def attend(q_, k_, v_):
+        logits = logits_of(q_, k_)
+        top = ops.max(logits, axis=-1, keepdims=True)  # finite: masked logits are finite
+        exp = ops.exp(logits - top)
+        total = ops.sum(exp, axis=-1, keepdims=True)
+        lse = top + ops.log(total)
+        out = ops.einsum("...qk,...kd->...qd", ops.cast(drop(exp / total), v_.dtype), v_)
+
+        def grad(*args, upstream=None):
+            d_out, d_lse = upstream if upstream is not None else args
+            probs = ops.exp(logits_of(q_, k_) - lse)               # (..., Lq, Lk)
+            d_out = ops.cast(d_out, "float32")
+            d_v = ops.einsum("...qk,...qd->...kd", drop(probs), d_out)
+            d_probs = drop(ops.einsum("...qd,...kd->...qk", d_out, ops.cast(v_, "float32")))
+            row = ops.sum(d_out * ops.cast(out, "float32"), axis=-1, keepdims=True)
+            if d_lse is not None:
+                row = row - ops.cast(d_lse, "float32")[..., None]
+            d_logits = ops.where(used, probs * (d_probs - row), 0.0) * scale
+            d_q = ops.einsum("...qk,...kd->...qd", d_logits, ops.cast(k_, "float32"))
+            d_k = ops.einsum("...qk,...qd->...kd", d_logits, ops.cast(q_, "float32"))
+            return (ops.cast(d_q, q_.dtype), ops.cast(d_k, k_.dtype),
+                    ops.cast(d_v, v_.dtype))
+
+        return (out, ops.squeeze(lse, -1)), grad
+
+    return attend(q, k, v)

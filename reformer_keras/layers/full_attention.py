@@ -18,9 +18,8 @@ class FullSelfAttention(SelfAttentionBase):
     def _attend(self, q, k, v, positions, valid, training, seed):
         if self.shared_qk:
             k = au.unit_keys(k)
-        logits = au.attention_logits(q, k)  # (B, H, L, L)
         pos = positions[:, None, :]
-        logits = au.mask_logits(logits, pos, pos, valid[:, None, :], self.causal, self.shared_qk)
-        out, _ = au.softmax_attend(
-            logits, v, self._attention_dropout_rate(training), seed, salt=11)
+        out, _ = au.fused_attention(  # scores (B, H, L, L), recomputed in the backward
+            q, k, v, pos, pos, valid[:, None, :], self.causal, self.shared_qk,
+            dropout_rate=self._attention_dropout_rate(training), seed=seed, salt=11)
         return out

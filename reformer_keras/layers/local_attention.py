@@ -45,10 +45,9 @@ class LocalSelfAttention(SelfAttentionBase):
         k_pos = au.look_adjacent(q_pos, **window)
         k_valid = au.look_adjacent(valid, **window, fill=False)
 
-        logits = au.attention_logits(q, k_win)  # (B, H, nc, C, W*C)
-        logits = au.mask_logits(logits, q_pos, k_pos, k_valid, self.causal, self.shared_qk)
-        out, _ = au.softmax_attend(
-            logits, v_win, self._attention_dropout_rate(training), seed, salt=12)
+        out, _ = au.fused_attention(  # scores (B, H, nc, C, W*C), recomputed in the backward
+            q, k_win, v_win, q_pos, k_pos, k_valid, self.causal, self.shared_qk,
+            dropout_rate=self._attention_dropout_rate(training), seed=seed, salt=12)
         return au.merge_chunks(out, axis=2)[:, :, :length]
 
     def get_config(self):

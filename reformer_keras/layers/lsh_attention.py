@@ -211,15 +211,14 @@ class LSHSelfAttention(SelfAttentionBase):
         q_pos, s_valid = chunked(s_pos), chunked(s_valid)       # (B, h, n, nc, C)
 
         window = dict(before=self.num_chunks_before, after=self.num_chunks_after, axis=3)
-        logits = au.attention_logits(s_qk, au.look_adjacent(au.unit_keys(s_qk), **window))
-        logits = au.mask_logits(
-            logits, q_pos, au.look_adjacent(q_pos, **window),
-            au.look_adjacent(s_valid, **window, fill=False), self.causal, shared_qk=True)
+        bias = None
         if not self.allow_duplicate_attention:
-            logits = logits - ops.log(self._duplicate_counts(undo, flat_perm, window))
-        out, lse = au.softmax_attend(
-            logits, au.look_adjacent(s_v, **window),
-            self._attention_dropout_rate(training), seed, salt=13 + group)
+            bias = -ops.log(self._duplicate_counts(undo, flat_perm, window))
+        out, lse = au.fused_attention(  # scores (B, h, n, nc, C, W*C), recomputed in backward
+            s_qk, au.look_adjacent(au.unit_keys(s_qk), **window),
+            au.look_adjacent(s_v, **window), q_pos, au.look_adjacent(q_pos, **window),
+            au.look_adjacent(s_valid, **window, fill=False), self.causal, True, bias=bias,
+            dropout_rate=self._attention_dropout_rate(training), seed=seed, salt=13 + group)
 
         # Back to token order, then combine the rounds by their log-normalisers.
         out = ops.reshape(out, (batch, heads, -1, dh))          # (B, h, n * Lp, dh)

@@ -1,0 +1,84 @@
+"""`fused_attention` (written-out backward that recomputes the scores) against automatic
+differentiation of the plain composition attention_logits -> mask_logits -> softmax_attend."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from reformer_keras.layers import attention_utils as au
+
+
+def _inputs(shape_q, shape_k, seed):
+    rng = np.random.default_rng(seed)
+    q = tf.constant(rng.normal(size=shape_q), tf.float32)
+    k = tf.constant(rng.normal(size=shape_k), tf.float32)
+    v = tf.constant(rng.normal(size=shape_k), tf.float32)
+    return q, k, v
+
+
+def _reference(q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, bias, rate, seed):
+    logits = au.mask_logits(au.attention_logits(q, k), q_pos, k_pos, k_valid, causal, shared_qk)
+    if bias is not None:
+        logits = logits + bias
+    return au.softmax_attend(logits, v, rate, seed, salt=5)
+
+
+@pytest.mark.parametrize("causal,shared_qk,with_bias,rate", [
+    (True, True, False, 0.0), (False, False, False, 0.0), (True, False, True, 0.0),
+    (True, True, True, 0.3), (False, True, False, 0.5)])
+def test_values_and_gradients_match_autodiff(causal, shared_qk, with_bias, rate):
+    q, k, v = _inputs((2, 3, 5, 8), (2, 3, 7, 8), 0)
+    if shared_qk:
+        k = au.unit_keys(k)
+    q_pos = tf.constant(np.tile(np.arange(0, 5), (2, 3, 1)), tf.int32)  # query 0: only itself
+    k_pos = tf.constant(np.tile(np.arange(0, 7), (2, 3, 1)), tf.int32)
+    valid = np.ones((2, 3, 7), bool)
+    valid[1, :, 5:] = False                                   # padding keys
+    k_valid = tf.constant(valid)
+    bias = tf.constant(np.random.default_rng(1).normal(size=(2, 3, 5, 7)), tf.float32) \
+        if with_bias else None
+    seed = tf.constant([3, 4], tf.int32)
+    # a loss that uses both outputs, with non-uniform weights
+    w_out = tf.constant(np.random.default_rng(2).normal(size=(2, 3, 5, 8)), tf.float32)
+    w_lse = tf.constant(np.random.default_rng(3).normal(size=(2, 3, 5)), tf.float32)
+
+    def loss(fn):
+        with tf.GradientTape() as tape:
+            tape.watch([q, k, v])
+            out, lse = fn(q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, bias, rate, seed)
+            value = tf.reduce_sum(out * w_out) + tf.reduce_sum(lse * w_lse)
+        return (out, lse), tape.gradient(value, [q, k, v])
+
+    def fused(q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, bias, rate, seed):
+        return au.fused_attention(q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, bias=bias,
+                                  dropout_rate=rate, seed=seed, salt=5)
+
+    (out_f, lse_f), grads_f = loss(fused)
+    (out_r, lse_r), grads_r = loss(_reference)
+    np.testing.assert_allclose(out_f, out_r, atol=1e-5)
+    np.testing.assert_allclose(lse_f, lse_r, atol=1e-5)
+    for g_f, g_r in zip(grads_f, grads_r):
+        np.testing.assert_allclose(g_f, g_r, atol=2e-5, rtol=1e-4)
+        assert np.abs(np.asarray(g_r)).max() > 1e-3            # the check is not vacuous
+
+
+def test_gradient_in_a_graph_with_an_unused_lse():
+    """Only `out` used (as in full and local attention): the lse gradient arrives as zeros or
+    None, inside tf.function."""
+    q, k, v = _inputs((1, 2, 6, 4), (1, 2, 6, 4), 4)
+    pos = tf.range(6)[None, None]
+    valid = tf.ones((1, 1, 6), bool)
+
+    @tf.function
+    def grads(fn):
+        with tf.GradientTape() as tape:
+            tape.watch([q, k, v])
+            out = fn(q, k, v)
+            value = tf.reduce_sum(tf.sin(out))
+        return tape.gradient(value, [q, k, v])
+
+    fused = grads(lambda q, k, v: au.fused_attention(q, k, v, pos, pos, valid, True, False)[0])
+    ref = grads(lambda q, k, v: _reference(q, k, v, pos, pos, valid, True, False, None, 0.0,
+                                           None)[0])
+    for g_f, g_r in zip(fused, ref):
+        np.testing.assert_allclose(g_f, g_r, atol=2e-5, rtol=1e-4)
