@@ -40,8 +40,10 @@ def define_flags():
     flags.DEFINE_string("config", "w127_v128", "duplication config (w127_v128, w511_v128, tiny).")
     flags.DEFINE_integer("steps", 2500, "Training steps per setting.")
     flags.DEFINE_integer("batch_size", 16, "Training batch size.")
-    flags.DEFINE_float("learning_rate", 1e-3, "Adam peak learning rate (linear warm-up, then "
-                       "cosine decay to 10 %).")
+    flags.DEFINE_float("learning_rate", 1e-3, "Adam peak learning rate (after a linear warm-up "
+                       "over 5 % of the steps).")
+    flags.DEFINE_enum("schedule", "constant", ["constant", "cosine"],
+                      "After warm-up: constant, or cosine decay to 10 %.")
     flags.DEFINE_integer("d_model", 128, "Model width.")
     flags.DEFINE_integer("d_ff", 256, "Feed-forward width.")
     flags.DEFINE_integer("num_heads", 4, "Attention heads.")
@@ -103,9 +105,9 @@ def train_one(setting):
                       data_dir=FLAGS.data_dir, seed=FLAGS.seed, training=True)
     model = _build(kind, length, vocab, num_hashes or 1)
     warmup = max(1, FLAGS.steps // 20)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, FLAGS.steps - warmup, alpha=0.1, warmup_target=FLAGS.learning_rate,
-        warmup_steps=warmup)
+    schedule = keras.optimizers.schedules.CosineDecay(  # warm-up, then constant or cosine
+        0.0, FLAGS.steps - warmup, alpha=1.0 if FLAGS.schedule == "constant" else 0.1,
+        warmup_target=FLAGS.learning_rate, warmup_steps=warmup)
     model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   weighted_metrics=["sparse_categorical_accuracy"])
@@ -135,6 +137,7 @@ def accuracy(model, num_hashes, batches):
 def evaluate(path, setting):
     """{eval setting: accuracy} of the model saved at `path` (trained with `setting`)."""
     import keras  # pylint: disable=import-outside-toplevel
+    import reformer_keras.models  # pylint: disable=import-outside-toplevel,unused-import
     from reformer_keras.datasets.pipelines import make_dataset  # pylint: disable=C0415
     length, vocab = _info()
     trained = keras.saving.load_model(path)
@@ -204,7 +207,8 @@ def main(argv):
     for setting in FLAGS.train:
         path, wall, loss = train_one(setting)
         row = dict(config=FLAGS.config, train=setting, steps=FLAGS.steps,
-                   batch_size=FLAGS.batch_size, wall_s=round(wall, 1), final_loss=loss,
+                   schedule=FLAGS.schedule, batch_size=FLAGS.batch_size,
+                   wall_s=round(wall, 1), final_loss=loss,
                    accuracy=evaluate(path, setting), model=path)
         print(json.dumps(row), flush=True)
         os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
