@@ -27,6 +27,8 @@ import time
 
 from absl import app, flags
 
+import reformer_keras  # noqa: F401  (TF CPU runtime switches, before TensorFlow loads)
+
 FLAGS = flags.FLAGS
 SETTINGS = ("full", "lsh1", "lsh2", "lsh4")
 EVALS = ("full", "lsh8", "lsh4", "lsh2", "lsh1")

@@ -4,6 +4,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+import reformer_keras  # noqa: E402,F401  (TF CPU runtime settings, before TensorFlow)
 import keras  # noqa: E402
 import pytest  # noqa: E402
 

@@ -1,0 +1,49 @@
+"""`reformer_keras.runtime`: importing the package turns on oneDNN and the BFC CPU allocator in
+TensorFlow, never overrides the user's environment, and warns when it comes too late."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+_PROBE = """
+import reformer_keras
+from tensorflow.python.util import _pywrap_util_port as port
+import os
+print(port.IsMklEnabled(), os.environ["TF_CPU_ALLOCATOR_USE_BFC"])
+"""
+
+
+def _run(code, **env):
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("TF_ENABLE_ONEDNN_OPTS", "TF_CPU_ALLOCATOR_USE_BFC",
+                          "REFORMER_KERAS_TF_DEFAULTS")}
+    proc = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True,
+                          text=True, env=dict(clean, TF_CPP_MIN_LOG_LEVEL="3", **env),
+                          timeout=300, check=True)
+    return proc.stdout.split(), proc.stderr
+
+
+@pytest.mark.parametrize("env,expected", [
+    ({}, ["True", "true"]),
+    ({"TF_ENABLE_ONEDNN_OPTS": "0"}, ["False", "true"]),
+    ({"TF_CPU_ALLOCATOR_USE_BFC": "false"}, ["True", "false"]),
+])
+def test_settings_reach_tensorflow_unless_the_user_set_them(env, expected):
+    out, _ = _run(_PROBE, **env)
+    assert out == expected
+
+
+def test_opt_out_leaves_the_environment_alone():
+    out, _ = _run(_PROBE.replace('os.environ["TF_CPU_ALLOCATOR_USE_BFC"]',
+                                 'os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "unset")'),
+                  REFORMER_KERAS_TF_DEFAULTS="0")
+    assert out == ["False", "unset"]
+
+
+def test_importing_after_tensorflow_warns():
+    _, err = _run("import tensorflow\nimport reformer_keras")
+    assert "imported after TensorFlow" in err
+    _, err = _run("import reformer_keras\nimport tensorflow")
+    assert "imported after TensorFlow" not in err
