@@ -163,15 +163,17 @@ def evaluate(path, setting):
 def print_table(rows):
     evals = [e for e in EVALS if any(e in r["accuracy"] for r in rows)]
     evals += sorted({e for r in rows for e in r["accuracy"]} - set(evals))
-    print("| trained with | steps | train time | " + " | ".join(
+    print("| trained with | steps | lr schedule | train time | " + " | ".join(
         f"eval {e.replace('lsh', 'LSH-') if e != 'full' else 'full'}" for e in evals) + " |")
-    print("|---|---:|---:|" + "---:|" * len(evals))
+    print("|---|---:|---|---:|" + "---:|" * len(evals))
     order = {s: i for i, s in enumerate(SETTINGS)}
     for r in sorted(rows, key=lambda r: order.get(r["train"], 99)):
         name = "full attention" if r["train"] == "full" else r["train"].replace("lsh", "LSH-")
         cells = [f"{100 * r['accuracy'][e]:.1f} %" if e in r["accuracy"] else "-"
                  for e in evals]
-        print(f"| {name} | {r['steps']} | {r['wall_s'] / 60:.1f} min | " + " | ".join(cells)
+        schedule = r.get("schedule", "cosine")  # rows written before --schedule existed
+        print(f"| {name} | {r['steps']} | {schedule} | {r['wall_s'] / 60:.1f} min | "
+              + " | ".join(cells)
               + " |", flush=True)
 
 
