@@ -82,3 +82,39 @@ def test_gradient_in_a_graph_with_an_unused_lse():
                                            None)[0])
     for g_f, g_r in zip(fused, ref):
         np.testing.assert_allclose(g_f, g_r, atol=2e-5, rtol=1e-4)
+
+
+def _numpy_shared_qk(x, qk_kernel, v_kernel, output_kernel, window=None):
+    """Causal shared-QK attention as trax and HF transformers compute it: logits q . k/|k| (no
+    further 1/sqrt(dh)); a token sees itself only when nothing else is visible."""
+    q = np.einsum("ld,dhk->hlk", x, qk_kernel)
+    k = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    logits = np.einsum("hqd,hkd->hqk", q, k)
+    n = len(x)
+    pos = np.arange(n)
+    visible = pos[None, :] < pos[:, None]
+    if window is not None:  # local: own chunk and the previous one
+        visible &= pos[None, :] // window >= pos[:, None] // window - 1
+    visible[0, 0] = True
+    logits = np.where(visible, logits, -np.inf)
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    out = np.einsum("hqk,hkd->hqd", probs, np.einsum("ld,dhk->hlk", x, v_kernel))
+    return np.einsum("hlk,hkd->ld", out, output_kernel)
+
+
+@pytest.mark.parametrize("kind", ["full", "local"])
+def test_shared_qk_logits_are_q_dot_unit_key(kind):
+    """The library's shared-QK logit scale is trax's and HF's (reformer-pytorch divides once more
+    by sqrt(dh)); large inputs make the softmax sharp enough that a wrong scale shows."""
+    from reformer_keras.layers import FullSelfAttention, LocalSelfAttention
+    layer = (FullSelfAttention(num_heads=2, head_dim=16, causal=True, shared_qk=True, seed=0)
+             if kind == "full" else
+             LocalSelfAttention(num_heads=2, head_dim=16, causal=True, shared_qk=True,
+                                chunk_size=4, seed=0))
+    x = np.random.default_rng(0).normal(size=(1, 12, 8)).astype("float32") * 3
+    got = np.asarray(layer(x))[0]
+    want = _numpy_shared_qk(x[0].astype("float64"), *(np.asarray(w, "float64") for w in (
+        layer.qk_kernel, layer.v_kernel, layer.output_kernel)),
+        window=None if kind == "full" else 4)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

@@ -50,8 +50,8 @@ def numpy_lsh_reference(layer, x, num_hashes, valid=None):
                 counts += (diff >= -layer.num_chunks_before) & (diff <= layer.num_chunks_after)
             mult = counts if layer.allow_duplicate_attention else (counts > 0)
             q = qk_p[bi, h].astype("float64")
-            k = q / np.sqrt((q**2).sum(-1, keepdims=True) + 1e-6)
-            logits = q @ k.T / np.sqrt(dh)
+            k = q / np.sqrt((q**2).mean(-1, keepdims=True) + 1e-6)  # norm sqrt(dh), as trax
+            logits = q @ k.T / np.sqrt(dh)                          # = q . k / |k|
             visible = valid_p[bi][None, :].repeat(lp, 0)
             if layer.causal:
                 visible &= np.tril(np.ones((lp, lp), bool))
@@ -133,8 +133,12 @@ def _clustered(length, d, clusters, seed):
     return (centres[labels] + 0.3 * rng.normal(size=(length, d))).astype("float32")[None]
 
 
-def test_lsh_approaches_full_attention_as_hash_rounds_grow():
-    x = _clustered(256, 32, clusters=12, seed=6)
+@pytest.mark.parametrize("scale", [0.25, 1.0])
+def test_lsh_approaches_full_attention_as_hash_rounds_grow(scale):
+    """Error against full shared-QK attention falls with every extra hash round, for soft
+    attention (scale 0.25: many keys matter) and sharp attention (scale 1: a query's nearest
+    keys dominate, and one round already finds most of them)."""
+    x = _clustered(256, 32, clusters=12, seed=6) * scale
     full = FullSelfAttention(4, 16, shared_qk=True, seed=1)
     want = np.asarray(full(x))
     errors = []
@@ -148,7 +152,7 @@ def test_lsh_approaches_full_attention_as_hash_rounds_grow():
             errs.append(np.abs(np.asarray(lsh(x)) - want).mean())
         errors.append(np.mean(errs))
     assert all(a > b for a, b in zip(errors, errors[1:])), errors
-    assert errors[-1] < 0.8 * errors[0], errors
+    assert errors[-1] < (0.8 if scale < 1 else 0.9) * errors[0], errors
 
 
 def test_training_draws_fresh_rotations_inference_is_deterministic():
