@@ -73,9 +73,14 @@ class LSHSelfAttention(SelfAttentionBase):
       attention_dropout, output_dropout: dropout rates.
       allow_duplicate_attention: False applies the paper's correction for a key visible to a
         query in several hash rounds.
-      attn_chunks: memory knob; process the heads in this many groups, each with its own
-        (n, Lp, (before + 1 + after) * C) score tensor per head of the group (whether groups
-        overlap in time is up to the graph executor).
+      attn_chunks: memory knob: split the H x n (head, round) pairs into this many groups
+        (a divisor of H: groups of heads; a multiple of H: each head's rounds split further;
+        heads only when `allow_duplicate_attention=False`). With the TensorFlow backend the
+        groups run one after another in the forward and the backward pass, and the backward
+        recomputes each group's hashing, sort and scores (`tf_sequential_attention`): only one
+        group's sorted copies and (Lp, (before + 1 + after) * C) scores are alive at a time, at
+        the cost of one more forward pass of the attention core. Same result as 1 (up to the
+        attention-dropout masks, drawn per group).
       seed: int seed. In training, rotations and dropout masks are drawn afresh at each call; at
         inference, rotations come from a fixed seed derived from `seed` (chosen at random when
         None and stored in the config), so inference is deterministic and survives saving.
@@ -98,9 +103,10 @@ class LSHSelfAttention(SelfAttentionBase):
         self.num_chunks_after = check_positive_int("num_chunks_after", num_chunks_after, 0)
         self.allow_duplicate_attention = bool(allow_duplicate_attention)
         self.attn_chunks = check_positive_int("attn_chunks", attn_chunks)
-        if self.attn_chunks > num_heads or num_heads % self.attn_chunks:
+        if num_heads % self.attn_chunks and self.attn_chunks % num_heads:
             raise ValueError(
-                f"`attn_chunks` must divide num_heads={num_heads}, got {attn_chunks!r}.")
+                f"`attn_chunks` must divide num_heads={num_heads} or be a multiple of it, got "
+                f"{attn_chunks!r}.")
         if hash_seed is None:
             hash_seed = seed if seed is not None else random.randrange(2**31 - 1)
         self.hash_seed = int(hash_seed)
@@ -138,21 +144,26 @@ class LSHSelfAttention(SelfAttentionBase):
         return keras.random.normal(
             shape, seed=au.SeedTensor(au.fold_seed(seed, 200 + factor_index)))
 
-    def hash_buckets(self, qk, num_hashes, factors, seed=None):
-        """Angular LSH. qk (B, H, Lp, dh) -> buckets (B, H, n, Lp) int32 in [0, prod(factors)).
+    def hash_buckets(self, qk, num_hashes, factors, seed=None, heads=None, rounds=None):
+        """Angular LSH. qk (B, h, Lp, dh) -> buckets (B, h, n', Lp) int32 in [0, prod(factors)).
 
         `seed`: the call's stateless seed in training, None at inference (see `rotations`).
+        `heads`, `rounds`: slices of the H heads and n = `num_hashes` rounds that qk and the
+        result cover (default: all), so one group hashes exactly as it does among all.
         """
         qk = ops.cast(qk, "float32")
-        batch, heads, length, dh = ops.shape(qk)
-        buckets = ops.zeros((batch, heads, length, num_hashes), "int32")
+        batch, heads_, length, dh = ops.shape(qk)
+        rounds = rounds or slice(0, num_hashes)
+        n_out = len(range(num_hashes)[rounds])
+        buckets = ops.zeros((batch, heads_, length, n_out), "int32")
         stride = 1
         for i, num in enumerate(factors):
             if isinstance(num, int) and num == 1:
                 continue
             rotations = self.rotations(i, num_hashes, num, seed)     # (H, dh, n, r)
-            rotated = ops.einsum("bhld,hdm->bhlm", qk, ops.reshape(rotations, (heads, dh, -1)))
-            rotated = ops.reshape(rotated, (batch, heads, length, num_hashes, num // 2))
+            rotations = rotations[heads or slice(None), :, rounds]   # (h, dh, n', r)
+            rotated = ops.einsum("bhld,hdm->bhlm", qk, ops.reshape(rotations, (heads_, dh, -1)))
+            rotated = ops.reshape(rotated, (batch, heads_, length, n_out, num // 2))
             # argmax over [rotated, -rotated] without materialising the concatenation.
             top, bottom = ops.max(rotated, axis=-1), ops.min(rotated, axis=-1)
             bucket = ops.where(top >= -bottom, ops.argmax(rotated, axis=-1),
@@ -174,19 +185,42 @@ class LSHSelfAttention(SelfAttentionBase):
         total = 1
         for f in factors:
             total = total * f
-        buckets = self.hash_buckets(qk, num_hashes, factors, seed if training else None)
-        groups = self.attn_chunks
-        size = self.num_heads // groups
-        outs = []
-        for g in range(groups):
-            heads = slice(g * size, (g + 1) * size)
-            outs.append(self._attend_sorted(
-                qk[:, heads], v[:, heads], buckets[:, heads], valid, total, training, seed, g))
-        out = outs[0] if groups == 1 else ops.concatenate(outs, axis=1)
+        hash_seed = seed if training else None
+
+        def attend_group(qk_g, v_g, heads, rounds, salt):
+            """One group of heads and rounds: (out (B, h, Lp, dh) f32, lse (B, h, Lp) f32)."""
+            buckets = self.hash_buckets(qk_g, num_hashes, factors, hash_seed, heads, rounds)
+            return self._attend_sorted(qk_g, v_g, buckets, valid, total, training, seed, salt)
+
+        groups = self._groups(num_hashes)
+        if len(groups) == 1:
+            out = attend_group(qk, v, *groups[0], 0)[0]
+        elif keras.backend.backend() == "tensorflow":
+            from reformer_keras.layers import tf_sequential_attention  # pylint: disable=import-outside-toplevel
+            out = tf_sequential_attention.sequential_groups(qk, v, groups, attend_group)
+        else:  # other backends: groups of heads side by side, each with all its rounds
+            heads = sorted({(h.start, h.stop) for h, _ in groups})
+            out = ops.concatenate([attend_group(qk[:, a:b], v[:, a:b], slice(a, b), None, i)[0]
+                                   for i, (a, b) in enumerate(heads)], axis=1)
         return out[:, :, :length]
 
+    def _groups(self, num_hashes):
+        """(heads slice, rounds slice) of each of the `attn_chunks` groups, heads first."""
+        if self.attn_chunks <= self.num_heads or not self.allow_duplicate_attention:
+            size = self.num_heads // min(self.attn_chunks, self.num_heads)
+            return [(slice(h, h + size), slice(0, num_hashes))
+                    for h in range(0, self.num_heads, size)]
+        parts = min(self.attn_chunks // self.num_heads, num_hashes)
+        bounds = [num_hashes * i // parts for i in range(parts + 1)]
+        return [(slice(h, h + 1), slice(a, b)) for h in range(self.num_heads)
+                for a, b in zip(bounds, bounds[1:])]
+
     def _attend_sorted(self, qk, v, buckets, valid, num_buckets, training, seed, group):
-        """qk, v (B, h, Lp, dh); buckets (B, h, n, Lp); valid (B, Lp) -> (B, h, Lp, dh)."""
+        """Sort, attend within chunk windows, unsort and combine the rounds.
+
+        qk, v (B, h, Lp, dh); buckets (B, h, n, Lp); valid (B, Lp) -> out (B, h, Lp, dh) float32
+        and its log-normaliser lse (B, h, Lp) float32 (the logsumexp over the rounds).
+        """
         batch, heads, padded, dh = ops.shape(qk)
         n = ops.shape(buckets)[2]
         c = self.bucket_size
@@ -224,11 +258,11 @@ class LSHSelfAttention(SelfAttentionBase):
         out = ops.reshape(out, (batch, heads, -1, dh))          # (B, h, n * Lp, dh)
         flat_undo = ops.reshape(ops.cast(undo, "int32") + round_offsets, (batch, heads, -1))
         out = ops.reshape(gather_rows(out, flat_undo), (batch, heads, n, padded, dh))
-        if isinstance(n, int) and n == 1:
-            return ops.cast(out[:, :, 0], "float32")
         lse = ops.take_along_axis(ops.reshape(lse, (batch, heads, n, padded)), undo, axis=-1)
-        weights = ops.softmax(lse, axis=2)[..., None]
-        return ops.sum(ops.cast(out, "float32") * weights, axis=2)
+        if isinstance(n, int) and n == 1:
+            return ops.cast(out[:, :, 0], "float32"), lse[:, :, 0]
+        weights = ops.softmax(lse, axis=2)[..., None]  # sums to 1 even where lse ~ -1e5
+        return ops.sum(ops.cast(out, "float32") * weights, axis=2), ops.logsumexp(lse, axis=2)
 
     def _duplicate_counts(self, undo, flat_perm, window):
         """For each (query, key) logit: in how many rounds that key is in the query's window.

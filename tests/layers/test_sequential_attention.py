@@ -1,0 +1,122 @@
+"""`LSHSelfAttention(attn_chunks=G)`: (head, round) groups one at a time with a written-out
+backward (`tf_sequential_attention`), against the all-at-once computation and autodiff."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from reformer_keras.layers import LSHSelfAttention
+from reformer_keras.layers import attention_utils as au
+from reformer_keras.layers import tf_sequential_attention
+
+
+def _pair(attn_chunks, num_hashes=2, **kwargs):
+    args = dict(num_heads=4, head_dim=8, bucket_size=8, num_hashes=num_hashes, num_buckets=4,
+                seed=9, **kwargs)
+    whole, grouped = LSHSelfAttention(**args), LSHSelfAttention(attn_chunks=attn_chunks, **args)
+    x = np.random.default_rng(3).normal(size=(2, 45, 16)).astype("float32")
+    whole(x)
+    grouped(x)
+    grouped.set_weights(whole.get_weights())
+    return whole, grouped, x
+
+
+def test_groups_cover_every_head_and_round():
+    layer = LSHSelfAttention(4, 8, num_hashes=3, attn_chunks=8)
+    assert [(h.start, r.start, r.stop) for h, r in layer._groups(3)] == [
+        (h, a, b) for h in range(4) for a, b in ((0, 1), (1, 3))]
+    assert len(LSHSelfAttention(4, 8, attn_chunks=2)._groups(2)) == 2
+    # without duplicate attention a group needs all rounds (the counts span them): heads only
+    dedup = LSHSelfAttention(4, 8, attn_chunks=8, allow_duplicate_attention=False)
+    assert [(h.start, h.stop, r.stop) for h, r in dedup._groups(2)] == [
+        (h, h + 1, 2) for h in range(4)]
+    with pytest.raises(ValueError, match="attn_chunks"):
+        LSHSelfAttention(4, 8, attn_chunks=6)
+
+
+@pytest.mark.parametrize("attn_chunks,num_hashes,causal,dedup", [
+    (2, 2, True, True), (4, 2, False, True), (8, 2, True, True), (8, 3, True, True),
+    (16, 2, False, True), (8, 2, True, False)])
+def test_same_output_as_all_groups_at_once(attn_chunks, num_hashes, causal, dedup):
+    whole, grouped, x = _pair(attn_chunks, num_hashes, causal=causal,
+                              allow_duplicate_attention=dedup)
+    mask = np.ones(x.shape[:2], bool)
+    mask[1, 40:] = False
+    np.testing.assert_allclose(grouped(x, padding_mask=mask), whole(x, padding_mask=mask),
+                               atol=1e-5)
+    rng = np.array([5, 6], "int32")  # training: rotations drawn from the call's seed
+    np.testing.assert_allclose(grouped(x, training=True, rng=rng),
+                               whole(x, training=True, rng=rng), atol=1e-5)
+    np.testing.assert_allclose(grouped(x, num_hashes=5), whole(x, num_hashes=5), atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph", "xla"])
+def test_gradients_equal_plain_backprop(mode):
+    """Training-mode gradients (input and every kernel) of the recomputing groups equal
+    automatic differentiation of the all-at-once layer."""
+    whole, grouped, x = _pair(8, causal=True)
+    x = tf.constant(x)
+    w_out = tf.constant(np.random.default_rng(4).normal(size=(2, 45, 16)), tf.float32)
+    rng = tf.constant([7, 8], tf.int32)
+
+    def grads(layer):
+        def f(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(layer(x, training=True, rng=rng) * w_out)
+            return tape.gradient(loss, [x] + [w.value for w in layer.trainable_weights])
+        if mode != "eager":
+            f = tf.function(f, jit_compile=mode == "xla")
+        return f(x)
+
+    for g_grouped, g_whole in zip(grads(grouped), grads(whole)):
+        np.testing.assert_allclose(g_grouped, g_whole, rtol=1e-4, atol=1e-5)
+
+
+def test_custom_gradient_matches_autodiff_of_the_merge():
+    """The module alone, with a stand-in group function that has attention dropout: its written-
+    out backward (recompute, online merge of round groups) against autodiff of the plain merge."""
+    rng = np.random.default_rng(0)
+    qk = tf.constant(rng.normal(size=(2, 3, 10, 4)), tf.float32)
+    v = tf.constant(rng.normal(size=(2, 3, 10, 4)), tf.float32)
+    pos = tf.range(10)[None, None, :]
+    valid = tf.ones((2, 1, 10), bool)
+    groups = [(slice(0, 1), slice(0, 1)), (slice(0, 1), slice(1, 3)), (slice(1, 3), slice(0, 3))]
+
+    def attend_group(qk_g, v_g, heads, rounds, salt):
+        outs, lses = [], []
+        for r in range(rounds.start, rounds.stop):  # a "round": keys shifted by r positions
+            k = au.unit_keys(tf.roll(qk_g, r, axis=2))
+            # not causal: with causal masking, query 0 sees only itself and its lse is the
+            # self-mask value (-1e5), where float32 spacing (0.008) blurs any merge of rounds
+            out, lse = au.fused_attention(qk_g, k, v_g, pos, pos, valid, False, True,
+                                          dropout_rate=0.3, seed=tf.constant([1, 2]),
+                                          salt=10 * salt + r)
+            outs.append(out)
+            lses.append(lse)
+        lse = tf.stack(lses, 2)
+        total = tf.reduce_logsumexp(lse, axis=2)
+        return tf.reduce_sum(tf.stack(outs, 2) * tf.exp(lse - total[:, :, None])[..., None],
+                             axis=2), total
+
+    def plain(qk, v):  # every round of a head in one softmax over the rounds' lse
+        outs = []
+        for heads in (slice(0, 1), slice(1, 3)):
+            parts = [attend_group(qk[:, heads], v[:, heads], h, r, i)
+                     for i, (h, r) in enumerate(groups) if h == heads]
+            lse = tf.stack([p[1] for p in parts], 2)
+            w = tf.nn.softmax(lse, axis=2)[..., None]
+            outs.append(tf.reduce_sum(tf.stack([p[0] for p in parts], 2) * w, axis=2))
+        return tf.concat(outs, axis=1)
+
+    w_out = tf.constant(rng.normal(size=(2, 3, 10, 4)), tf.float32)
+    results = []
+    for fn in (plain, lambda a, b: tf_sequential_attention.sequential_groups(
+            a, b, groups, attend_group)):
+        with tf.GradientTape() as tape:
+            tape.watch([qk, v])
+            out = fn(qk, v)
+            loss = tf.reduce_sum(out * w_out)
+        results.append([out] + tape.gradient(loss, [qk, v]))
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
