@@ -58,6 +58,9 @@ flags.DEFINE_list("gen_lengths", None, "Lengths (cache sizes) for generate (defa
 flags.DEFINE_integer("gen_prompt", 64, "generate: prompt tokens.")
 flags.DEFINE_integer("gen_tokens", 192, "generate: new tokens per timed call.")
 flags.DEFINE_boolean("jit_compile", False, "XLA for train and infer (ours).")
+flags.DEFINE_integer("attn_chunks", 1, "Ours: LSHSelfAttention(attn_chunks=...): the (head, "
+                     "hash round) groups attended one after another, recomputed in backward "
+                     "(8 = every pair of the peer configuration's 4 heads x 2 rounds).")
 flags.DEFINE_boolean("malloc_tuned", False, "Children (ours and peers) run with "
                      "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736.")
 flags.DEFINE_integer("steps", 2, "Minimum timed steps.")
@@ -111,6 +114,7 @@ def measure_child():
     jit = FLAGS.jit_compile and mode != "generate"
     rec = dict(impl="ours", mode=mode, seq_len=length, num_layers=FLAGS.c_layers,
                attention=FLAGS.c_attention, reversible=FLAGS.c_reversible, jit_compile=jit,
+               attn_chunks=FLAGS.attn_chunks,
                batch=1, versions=dict(tensorflow=tf.__version__, keras=keras.__version__),
                env={k: v for k, v in os.environ.items() if k.startswith("MALLOC_")})
 
@@ -118,7 +122,8 @@ def measure_child():
         rec.update(extra, status=status, peak_rss_gib=round(common.peak_rss_gib(), 3))
         print(json.dumps(rec), flush=True)
 
-    model = common.build_lm(length, FLAGS.c_layers, FLAGS.c_attention, FLAGS.c_reversible)
+    model = common.build_lm(length, FLAGS.c_layers, FLAGS.c_attention, FLAGS.c_reversible,
+                            attn_chunks=FLAGS.attn_chunks)
     model.build((1, length))
     emit("running", params=int(model.count_params()),
          rss_after_build_gib=round(common.current_rss_gib(), 3))
@@ -239,6 +244,7 @@ def _command(cfg, single):
             f"--c_seq_len={cfg['seq_len']}", f"--c_layers={cfg['num_layers']}",
             f"--c_attention={cfg['attention']}", f"--c_reversible={cfg['reversible']}",
             f"--c_single={single}", f"--jit_compile={FLAGS.jit_compile}",
+            f"--attn_chunks={FLAGS.attn_chunks}",
             f"--gen_prompt={FLAGS.gen_prompt}", f"--gen_tokens={FLAGS.gen_tokens}"] + common_args
 
 

@@ -12,9 +12,11 @@ class ChunkedFeedForward(keras.layers.Layer):
     """Dense(d_ff) -> activation -> dropout -> Dense(d_model), over chunks of the sequence.
 
     The feed-forward is position-wise, so processing `chunk_size` positions at a time gives the
-    same result while only one chunk's (chunk_size, d_ff) activation is alive at a time in the
-    forward pass (the paper's chunking; d_ff is typically 4x d_model). `chunk_size=None` runs the
-    whole sequence at once.
+    same result while only one chunk's (chunk_size, d_ff) activation is alive at a time (the
+    paper's chunking; d_ff is typically 4x d_model). With the TensorFlow backend that holds in
+    the backward pass too (`tf_chunked_recompute`: each chunk is recomputed and differentiated on
+    its own, one more forward pass of the block); other backends chunk the forward pass only.
+    `chunk_size=None` runs the whole sequence at once.
 
     Call: `layer(x, padding_mask=None, training=None, rng=None)`; x (B, L, d_model) ->
     (B, L, d_model). `padding_mask` is accepted for a uniform block signature and ignored
@@ -45,11 +47,16 @@ class ChunkedFeedForward(keras.layers.Layer):
                                           initializer="zeros")
         super().build(input_shape)
 
-    def _apply(self, x, training, seed, salt=0):
-        h = self.activation(ops.matmul(x, self.inner_kernel) + self.inner_bias)
+    def _weights(self):
+        """The kernels and biases as read in this call (autocast, or stateless-call values)."""
+        return [self.inner_kernel, self.inner_bias, self.outer_kernel, self.outer_bias]
+
+    def _apply(self, x, training, seed, salt=0, weights=None):
+        inner_kernel, inner_bias, outer_kernel, outer_bias = weights or self._weights()
+        h = self.activation(ops.matmul(x, inner_kernel) + inner_bias)
         if training and self.dropout:
             h = au.dropout(h, self.dropout, seed, salt=31 + salt)
-        return ops.matmul(h, self.outer_kernel) + self.outer_bias
+        return ops.matmul(h, outer_kernel) + outer_bias
 
     def call(self, x, padding_mask=None, training=None, rng=None):
         del padding_mask
@@ -63,8 +70,15 @@ class ChunkedFeedForward(keras.layers.Layer):
         # (B, L, D) -> (nc, B, C, D): map over chunks so only one chunk's activations are live.
         dyn_length = ops.shape(x)[1]
         padded, _ = au.pad_length_to_multiple(x, self.chunk_size, axis=1)
-        chunks = ops.transpose(au.split_chunks(padded, self.chunk_size, axis=1), (1, 0, 2, 3))
         # Each chunk gets its own dropout mask, keyed by the chunk index.
+        if keras.backend.backend() == "tensorflow":  # chunk by chunk in the backward pass too
+            from reformer_keras.layers import tf_chunked_recompute  # pylint: disable=import-outside-toplevel
+            weights = [ops.cast(w, self.compute_dtype) for w in self._weights()]
+            out = tf_chunked_recompute.chunked_recompute(
+                lambda a, w, i: self._apply(a, training, seed, salt=i, weights=w),
+                ops.cast(padded, self.compute_dtype), weights, self.chunk_size)
+            return out[:, :dyn_length]
+        chunks = ops.transpose(au.split_chunks(padded, self.chunk_size, axis=1), (1, 0, 2, 3))
         index = ops.arange(ops.shape(chunks)[0], dtype="int32")
         out = ops.map(lambda a: self._apply(a[0], training, seed, salt=a[1]), (chunks, index))
         out = au.merge_chunks(ops.transpose(out, (1, 0, 2, 3)), axis=1)

@@ -73,9 +73,9 @@ class LSHSelfAttention(SelfAttentionBase):
       attention_dropout, output_dropout: dropout rates.
       allow_duplicate_attention: False applies the paper's correction for a key visible to a
         query in several hash rounds.
-      attn_chunks: memory knob: split the H x n (head, round) pairs into this many groups
-        (a divisor of H: groups of heads; a multiple of H: each head's rounds split further;
-        heads only when `allow_duplicate_attention=False`). With the TensorFlow backend the
+      attn_chunks: memory knob: split the H x n (head, round) pairs into about this many equal
+        groups (`group_layout`: a divisor of H splits the heads; a multiple of H also splits each
+        head's rounds). With the TensorFlow backend the
         groups run one after another in the forward and the backward pass, and the backward
         recomputes each group's hashing, sort and scores (`tf_sequential_attention`): only one
         group's sorted copies and (Lp, (before + 1 + after) * C) scores are alive at a time, at
@@ -144,26 +144,28 @@ class LSHSelfAttention(SelfAttentionBase):
         return keras.random.normal(
             shape, seed=au.SeedTensor(au.fold_seed(seed, 200 + factor_index)))
 
-    def hash_buckets(self, qk, num_hashes, factors, seed=None, heads=None, rounds=None):
+    def hash_buckets(self, qk, num_hashes, factors, seed=None, head_start=0, round_start=0,
+                     num_rounds=None):
         """Angular LSH. qk (B, h, Lp, dh) -> buckets (B, h, n', Lp) int32 in [0, prod(factors)).
 
         `seed`: the call's stateless seed in training, None at inference (see `rotations`).
-        `heads`, `rounds`: slices of the H heads and n = `num_hashes` rounds that qk and the
-        result cover (default: all), so one group hashes exactly as it does among all.
+        A group of heads and rounds (qk holds heads `head_start` .. + h; the result covers rounds
+        `round_start` .. + `num_rounds` of `num_hashes`; starts may be tensors) hashes exactly
+        as it does among all.
         """
         qk = ops.cast(qk, "float32")
-        batch, heads_, length, dh = ops.shape(qk)
-        rounds = rounds or slice(0, num_hashes)
-        n_out = len(range(num_hashes)[rounds])
-        buckets = ops.zeros((batch, heads_, length, n_out), "int32")
+        batch, heads, length, dh = ops.shape(qk)
+        n_out = num_hashes if num_rounds is None else num_rounds
+        buckets = ops.zeros((batch, heads, length, n_out), "int32")
         stride = 1
         for i, num in enumerate(factors):
             if isinstance(num, int) and num == 1:
                 continue
             rotations = self.rotations(i, num_hashes, num, seed)     # (H, dh, n, r)
-            rotations = rotations[heads or slice(None), :, rounds]   # (h, dh, n', r)
-            rotated = ops.einsum("bhld,hdm->bhlm", qk, ops.reshape(rotations, (heads_, dh, -1)))
-            rotated = ops.reshape(rotated, (batch, heads_, length, n_out, num // 2))
+            rotations = ops.slice(rotations, (head_start, 0, round_start, 0),
+                                  (heads, dh, n_out, num // 2))      # (h, dh, n', r)
+            rotated = ops.einsum("bhld,hdm->bhlm", qk, ops.reshape(rotations, (heads, dh, -1)))
+            rotated = ops.reshape(rotated, (batch, heads, length, n_out, num // 2))
             # argmax over [rotated, -rotated] without materialising the concatenation.
             top, bottom = ops.max(rotated, axis=-1), ops.min(rotated, axis=-1)
             bucket = ops.where(top >= -bottom, ops.argmax(rotated, axis=-1),
@@ -187,33 +189,38 @@ class LSHSelfAttention(SelfAttentionBase):
             total = total * f
         hash_seed = seed if training else None
 
-        def attend_group(qk_g, v_g, heads, rounds, salt):
-            """One group of heads and rounds: (out (B, h, Lp, dh) f32, lse (B, h, Lp) f32)."""
-            buckets = self.hash_buckets(qk_g, num_hashes, factors, hash_seed, heads, rounds)
+        def attend_group(qk_g, v_g, head_start, round_start, salt):
+            """One group: heads head_start .. + h of qk_g (B, h, Lp, dh), rounds round_start ..
+            + rb -> (out (B, h, Lp, dh) f32, lse (B, h, Lp) f32), its rounds combined."""
+            buckets = self.hash_buckets(qk_g, num_hashes, factors, hash_seed, head_start,
+                                        round_start, rounds_per_group)
             return self._attend_sorted(qk_g, v_g, buckets, valid, total, training, seed, salt)
 
-        groups = self._groups(num_hashes)
-        if len(groups) == 1:
-            out = attend_group(qk, v, *groups[0], 0)[0]
+        heads_per_group, rounds_per_group = self.group_layout(num_hashes)
+        if heads_per_group == self.num_heads and rounds_per_group == num_hashes:
+            out = attend_group(qk, v, 0, 0, 0)[0]
         elif keras.backend.backend() == "tensorflow":
             from reformer_keras.layers import tf_sequential_attention  # pylint: disable=import-outside-toplevel
-            out = tf_sequential_attention.sequential_groups(qk, v, groups, attend_group)
+            out = tf_sequential_attention.sequential_groups(
+                qk, v, heads_per_group, rounds_per_group, num_hashes, attend_group)
         else:  # other backends: groups of heads side by side, each with all its rounds
-            heads = sorted({(h.start, h.stop) for h, _ in groups})
-            out = ops.concatenate([attend_group(qk[:, a:b], v[:, a:b], slice(a, b), None, i)[0]
-                                   for i, (a, b) in enumerate(heads)], axis=1)
+            rounds_per_group = num_hashes
+            out = ops.concatenate(
+                [attend_group(qk[:, h:h + heads_per_group], v[:, h:h + heads_per_group], h, 0,
+                              h)[0] for h in range(0, self.num_heads, heads_per_group)], axis=1)
         return out[:, :, :length]
 
-    def _groups(self, num_hashes):
-        """(heads slice, rounds slice) of each of the `attn_chunks` groups, heads first."""
-        if self.attn_chunks <= self.num_heads or not self.allow_duplicate_attention:
-            size = self.num_heads // min(self.attn_chunks, self.num_heads)
-            return [(slice(h, h + size), slice(0, num_hashes))
-                    for h in range(0, self.num_heads, size)]
-        parts = min(self.attn_chunks // self.num_heads, num_hashes)
-        bounds = [num_hashes * i // parts for i in range(parts + 1)]
-        return [(slice(h, h + 1), slice(a, b)) for h in range(self.num_heads)
-                for a, b in zip(bounds, bounds[1:])]
+    def group_layout(self, num_hashes):
+        """(heads, rounds) per group of the `attn_chunks` groups: a divisor of H splits the
+        heads; a multiple of H also splits each head's rounds into the largest number of equal
+        parts <= attn_chunks / H (not without duplicate attention: its counts span all rounds)."""
+        if self.attn_chunks <= self.num_heads:
+            return self.num_heads // self.attn_chunks, num_hashes
+        if not self.allow_duplicate_attention:
+            return 1, num_hashes
+        parts = max(p for p in range(1, min(self.attn_chunks // self.num_heads, num_hashes) + 1)
+                    if num_hashes % p == 0)
+        return 1, num_hashes // parts
 
     def _attend_sorted(self, qk, v, buckets, valid, num_buckets, training, seed, group):
         """Sort, attend within chunk windows, unsort and combine the rounds.

@@ -21,22 +21,22 @@ def _pair(attn_chunks, num_hashes=2, **kwargs):
     return whole, grouped, x
 
 
-def test_groups_cover_every_head_and_round():
-    layer = LSHSelfAttention(4, 8, num_hashes=3, attn_chunks=8)
-    assert [(h.start, r.start, r.stop) for h, r in layer._groups(3)] == [
-        (h, a, b) for h in range(4) for a, b in ((0, 1), (1, 3))]
-    assert len(LSHSelfAttention(4, 8, attn_chunks=2)._groups(2)) == 2
+def test_group_layout():
+    layout = lambda n, **kw: LSHSelfAttention(4, 8, num_hashes=n, **kw).group_layout(n)
+    assert layout(2, attn_chunks=2) == (2, 2)      # a divisor of H: groups of heads
+    assert layout(4, attn_chunks=8) == (1, 2)      # a multiple: rounds split in equal parts
+    assert layout(3, attn_chunks=8) == (1, 3)      # 3 rounds do not split in 2
+    assert layout(6, attn_chunks=12) == (1, 2)
+    assert layout(2, attn_chunks=64) == (1, 1)
     # without duplicate attention a group needs all rounds (the counts span them): heads only
-    dedup = LSHSelfAttention(4, 8, attn_chunks=8, allow_duplicate_attention=False)
-    assert [(h.start, h.stop, r.stop) for h, r in dedup._groups(2)] == [
-        (h, h + 1, 2) for h in range(4)]
+    assert layout(2, attn_chunks=8, allow_duplicate_attention=False) == (1, 2)
     with pytest.raises(ValueError, match="attn_chunks"):
         LSHSelfAttention(4, 8, attn_chunks=6)
 
 
 @pytest.mark.parametrize("attn_chunks,num_hashes,causal,dedup", [
     (2, 2, True, True), (4, 2, False, True), (8, 2, True, True), (8, 3, True, True),
-    (16, 2, False, True), (8, 2, True, False)])
+    (12, 6, True, True), (16, 2, False, True), (8, 2, True, False)])
 def test_same_output_as_all_groups_at_once(attn_chunks, num_hashes, causal, dedup):
     whole, grouped, x = _pair(attn_chunks, num_hashes, causal=causal,
                               allow_duplicate_attention=dedup)
@@ -77,21 +77,22 @@ def test_custom_gradient_matches_autodiff_of_the_merge():
     """The module alone, with a stand-in group function that has attention dropout: its written-
     out backward (recompute, online merge of round groups) against autodiff of the plain merge."""
     rng = np.random.default_rng(0)
-    qk = tf.constant(rng.normal(size=(2, 3, 10, 4)), tf.float32)
-    v = tf.constant(rng.normal(size=(2, 3, 10, 4)), tf.float32)
+    qk = tf.constant(rng.normal(size=(2, 4, 10, 4)), tf.float32)
+    v = tf.constant(rng.normal(size=(2, 4, 10, 4)), tf.float32)
     pos = tf.range(10)[None, None, :]
     valid = tf.ones((2, 1, 10), bool)
-    groups = [(slice(0, 1), slice(0, 1)), (slice(0, 1), slice(1, 3)), (slice(1, 3), slice(0, 3))]
+    heads, rounds, num_hashes = 2, 2, 6                       # 2 head blocks x 3 round parts
 
-    def attend_group(qk_g, v_g, heads, rounds, salt):
+    def attend_group(qk_g, v_g, h0, r0, g):
         outs, lses = [], []
-        for r in range(rounds.start, rounds.stop):  # a "round": keys shifted by r positions
+        for j in range(rounds):  # a stand-in "round" r: keys shifted by r positions
+            r = r0 + j
             k = au.unit_keys(tf.roll(qk_g, r, axis=2))
             # not causal: with causal masking, query 0 sees only itself and its lse is the
             # self-mask value (-1e5), where float32 spacing (0.008) blurs any merge of rounds
-            out, lse = au.fused_attention(qk_g, k, v_g, pos, pos, valid, False, True,
-                                          dropout_rate=0.3, seed=tf.constant([1, 2]),
-                                          salt=10 * salt + r)
+            out, lse = au.fused_attention(qk_g, k, v_g * tf.cast(1 + h0, tf.float32), pos, pos,
+                                          valid, False, True, dropout_rate=0.3,
+                                          seed=tf.constant([1, 2]), salt=10 * g + j)
             outs.append(out)
             lses.append(lse)
         lse = tf.stack(lses, 2)
@@ -101,22 +102,26 @@ def test_custom_gradient_matches_autodiff_of_the_merge():
 
     def plain(qk, v):  # every round of a head in one softmax over the rounds' lse
         outs = []
-        for heads in (slice(0, 1), slice(1, 3)):
-            parts = [attend_group(qk[:, heads], v[:, heads], h, r, i)
-                     for i, (h, r) in enumerate(groups) if h == heads]
-            lse = tf.stack([p[1] for p in parts], 2)
-            w = tf.nn.softmax(lse, axis=2)[..., None]
+        for b in range(2):
+            parts = [attend_group(qk[:, 2 * b:2 * b + 2], v[:, 2 * b:2 * b + 2],
+                                  tf.constant(2 * b), tf.constant(2 * p), tf.constant(3 * b + p))
+                     for p in range(3)]
+            w = tf.nn.softmax(tf.stack([p[1] for p in parts], 2), axis=2)[..., None]
             outs.append(tf.reduce_sum(tf.stack([p[0] for p in parts], 2) * w, axis=2))
         return tf.concat(outs, axis=1)
 
-    w_out = tf.constant(rng.normal(size=(2, 3, 10, 4)), tf.float32)
+    def grouped(qk, v):
+        return tf_sequential_attention.sequential_groups(qk, v, heads, rounds, num_hashes,
+                                                         attend_group)
+
+    w_out = tf.constant(rng.normal(size=(2, 4, 10, 4)), tf.float32)
     results = []
-    for fn in (plain, lambda a, b: tf_sequential_attention.sequential_groups(
-            a, b, groups, attend_group)):
+    for fn in (plain, grouped, tf.function(grouped)):
         with tf.GradientTape() as tape:
             tape.watch([qk, v])
             out = fn(qk, v)
             loss = tf.reduce_sum(out * w_out)
         results.append([out] + tape.gradient(loss, [qk, v]))
-    for got, want in zip(results[1], results[0]):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    for result in results[1:]:
+        for got, want in zip(result, results[0]):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
