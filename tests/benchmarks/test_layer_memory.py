@@ -1,0 +1,29 @@
+"""benchmarks/layer_memory.py: the knobs must lower the measured peak of their layer (a real
+measurement at a small length), and the CLI prints both tables."""
+
+import subprocess
+import sys
+
+from benchmarks import layer_memory
+
+
+def test_knobs_lower_the_peak_and_ratios_pair_up():
+    rows = [layer_memory.measure(name, 2048, steps=1) for name in layer_memory.CONFIGS]
+    by = {r["config"]: r for r in rows}
+    assert by["lsh attn_chunks=8"]["peak_kib_per_token"] < \
+        0.6 * by["lsh attn_chunks=1"]["peak_kib_per_token"]
+    assert by["ff chunk_size=128"]["peak_kib_per_token"] < \
+        0.6 * by["ff whole"]["peak_kib_per_token"]
+    pairs = layer_memory.ratios(rows)
+    assert [(p[0], p[2]) for p in pairs] == [("lsh attn_chunks=8", 2048),
+                                            ("ff chunk_size=128", 2048)]
+    assert all(0 < p[3] < 0.6 for p in pairs)
+
+
+def test_cli_prints_rows_and_ratios(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.layer_memory", "--lengths=512", "--steps=1",
+         "--configs=ff whole,ff chunk_size=128", f"--output={tmp_path / 'rows.jsonl'}"],
+        capture_output=True, text=True, check=True)
+    assert "| ff chunk_size=128 | ff whole | 512 |" in out.stdout
+    assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == 2
