@@ -7,8 +7,9 @@ Two knobs, each against its plain setting, in the peer configuration (d_model 25
 64, bucket 64, 2 hash rounds, causal; d_ff 1024):
   * `LSHSelfAttention(attn_chunks=1)` (every (head, round) pair at once) vs `attn_chunks=8`
     (one pair at a time in both passes, `layers/tf_sequential_attention.py`);
-  * `ChunkedFeedForward(chunk_size=None)` vs `chunk_size=128` (chunk-wise backward,
-    `layers/tf_chunked_recompute.py`).
+  * `ChunkedFeedForward(chunk_size=None)` vs `chunk_size=128` (chunked forward, automatic
+    differentiation of the loop) and `chunk_size=128, chunked_backward=True` (chunk-wise
+    backward with recompute, `layers/tf_chunked_recompute.py`).
 Each configuration runs in a fresh process: one traced `tf.function` computing the gradients
 of sum(y * w) with respect to the input and every weight (batch 1, float32), one warm-up call,
 then the median of --steps timed calls. Peak = TensorFlow's allocator peak during one call
@@ -31,8 +32,10 @@ CONFIGS = {  # name -> (layer kind, constructor overrides)
     "lsh attn_chunks=8": ("lsh", dict(attn_chunks=8)),
     "ff whole": ("ff", dict(chunk_size=None)),
     "ff chunk_size=128": ("ff", dict(chunk_size=128)),
+    "ff chunk_size=128 chunked_backward": ("ff", dict(chunk_size=128, chunked_backward=True)),
 }
-PAIRS = (("lsh attn_chunks=8", "lsh attn_chunks=1"), ("ff chunk_size=128", "ff whole"))
+PAIRS = (("lsh attn_chunks=8", "lsh attn_chunks=1"), ("ff chunk_size=128", "ff whole"),
+         ("ff chunk_size=128 chunked_backward", "ff whole"))
 
 
 def define_flags():

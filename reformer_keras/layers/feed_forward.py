@@ -12,11 +12,15 @@ class ChunkedFeedForward(keras.layers.Layer):
     """Dense(d_ff) -> activation -> dropout -> Dense(d_model), over chunks of the sequence.
 
     The feed-forward is position-wise, so processing `chunk_size` positions at a time gives the
-    same result while only one chunk's (chunk_size, d_ff) activation is alive at a time (the
-    paper's chunking; d_ff is typically 4x d_model). With the TensorFlow backend that holds in
-    the backward pass too (`tf_chunked_recompute`: each chunk is recomputed and differentiated on
-    its own, one more forward pass of the block); other backends chunk the forward pass only.
-    `chunk_size=None` runs the whole sequence at once.
+    same result while only one chunk's (chunk_size, d_ff) activation is alive at a time in the
+    forward pass (the paper's chunking; d_ff is typically 4x d_model). `chunk_size=None` runs the
+    whole sequence at once.
+
+    Automatic differentiation of the chunk loop keeps every chunk's activations for the backward
+    pass. `chunked_backward=True` (TensorFlow backend) writes the backward out instead
+    (`tf_chunked_recompute`): each chunk is recomputed and differentiated on its own, so the
+    (L, d_ff) activations never exist at once in either pass, at the cost of one more forward
+    pass of the block (+17-21 % of a training step of the benchmark model: docs/benchmarks.md).
 
     Call: `layer(x, padding_mask=None, training=None, rng=None)`; x (B, L, d_model) ->
     (B, L, d_model). `padding_mask` is accepted for a uniform block signature and ignored
@@ -24,7 +28,7 @@ class ChunkedFeedForward(keras.layers.Layer):
     """
 
     def __init__(self, d_ff, chunk_size=None, activation="gelu", dropout=0.0, seed=None,
-                 **kwargs):
+                 chunked_backward=False, **kwargs):
         super().__init__(**kwargs)
         self.d_ff = check_positive_int("d_ff", d_ff)
         self.chunk_size = None if chunk_size is None else check_positive_int(
@@ -32,6 +36,7 @@ class ChunkedFeedForward(keras.layers.Layer):
         self.activation = keras.activations.get(activation)
         self.dropout = check_rate("dropout", dropout)
         self.seed = seed
+        self.chunked_backward = bool(chunked_backward)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
@@ -71,7 +76,7 @@ class ChunkedFeedForward(keras.layers.Layer):
         dyn_length = ops.shape(x)[1]
         padded, _ = au.pad_length_to_multiple(x, self.chunk_size, axis=1)
         # Each chunk gets its own dropout mask, keyed by the chunk index.
-        if keras.backend.backend() == "tensorflow":  # chunk by chunk in the backward pass too
+        if self.chunked_backward and keras.backend.backend() == "tensorflow":
             from reformer_keras.layers import tf_chunked_recompute  # pylint: disable=import-outside-toplevel
             weights = [ops.cast(w, self.compute_dtype) for w in self._weights()]
             out = tf_chunked_recompute.chunked_recompute(
@@ -91,5 +96,6 @@ class ChunkedFeedForward(keras.layers.Layer):
         config = super().get_config()
         config.update(d_ff=self.d_ff, chunk_size=self.chunk_size,
                       activation=keras.activations.serialize(self.activation),
-                      dropout=self.dropout, seed=self.seed)
+                      dropout=self.dropout, seed=self.seed,
+                      chunked_backward=self.chunked_backward)
         return config

@@ -35,6 +35,8 @@ class ReformerBackbone(keras.layers.Layer):
         defaults to halves of d_model.
       dropout, attention_dropout: residual-branch / embedding and attention dropout.
       ff_chunk_size: chunk length of the feed-forward (None: whole sequence).
+      ff_chunked_backward: the feed-forward's backward pass chunk by chunk too (lowest memory,
+        one more feed-forward pass; `ChunkedFeedForward(chunked_backward=True)`).
       reversible: reversible residual stack (False: same math, ordinary backprop).
       seed: int seed for initialisers and random draws.
 
@@ -46,7 +48,8 @@ class ReformerBackbone(keras.layers.Layer):
                  num_buckets=None, attn_chunks=1, local_chunk_size=None, shared_qk=False,
                  max_len=4096,
                  axial_shape=None, axial_dims=None, dropout=0.0, attention_dropout=0.0,
-                 ff_chunk_size=None, reversible=True, seed=None, **kwargs):
+                 ff_chunk_size=None, ff_chunked_backward=False, reversible=True, seed=None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = check_positive_int("vocab_size", vocab_size)
         self.d_model = check_positive_int("d_model", d_model)
@@ -76,6 +79,7 @@ class ReformerBackbone(keras.layers.Layer):
         self.dropout = check_rate("dropout", dropout)
         self.attention_dropout = check_rate("attention_dropout", attention_dropout)
         self.ff_chunk_size = ff_chunk_size
+        self.ff_chunked_backward = bool(ff_chunked_backward)
         self.reversible = bool(reversible)
         self.seed = seed
 
@@ -94,7 +98,8 @@ class ReformerBackbone(keras.layers.Layer):
         blocks = [(PreNormBranch(self._attention(i), name=f"attention_{i}"),
                    PreNormBranch(ChunkedFeedForward(
                        d_ff, chunk_size=ff_chunk_size, dropout=dropout, seed=self._seed(2 * i + 1),
-                       name=f"ff_{i}"), name=f"feed_forward_{i}"))
+                       chunked_backward=ff_chunked_backward, name=f"ff_{i}"),
+                       name=f"feed_forward_{i}"))
                   for i in range(num_layers)]
         self.stack = ReversibleSequence(blocks, reversible=reversible, seed=seed, name="stack")
         self.final_norm = keras.layers.LayerNormalization(
@@ -157,5 +162,6 @@ class ReformerBackbone(keras.layers.Layer):
             max_len=self.max_len,
             axial_shape=self.axial_shape, axial_dims=self.axial_dims, dropout=self.dropout,
             attention_dropout=self.attention_dropout, ff_chunk_size=self.ff_chunk_size,
-            reversible=self.reversible, seed=self.seed)
+            ff_chunked_backward=self.ff_chunked_backward, reversible=self.reversible,
+            seed=self.seed)
         return config

@@ -15,7 +15,7 @@ from reformer_keras.models.reformer_image_preprocessor import (PIXEL_VALUES,
 
 BACKBONE_KEYS = ("head_dim", "attention_types", "bucket_size", "num_hashes", "num_buckets",
                  "attn_chunks", "local_chunk_size", "shared_qk", "dropout", "attention_dropout",
-                 "ff_chunk_size", "reversible", "seed")
+                 "ff_chunk_size", "ff_chunked_backward", "reversible", "seed")
 
 
 def default_axial_dims(d_model, axes):

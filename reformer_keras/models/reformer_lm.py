@@ -22,7 +22,7 @@ class ReformerLM(CausalLMTask):
         backbone_keys = ("head_dim", "attention_types", "bucket_size", "num_hashes",
                          "num_buckets", "attn_chunks", "local_chunk_size", "shared_qk", "max_len",
                          "axial_shape", "axial_dims", "dropout", "attention_dropout",
-                         "ff_chunk_size", "reversible", "seed")
+                         "ff_chunk_size", "ff_chunked_backward", "reversible", "seed")
         backbone_kwargs = {k: kwargs.pop(k) for k in backbone_keys if k in kwargs}
         kwargs.pop("causal", None)
         super().__init__(**kwargs)
