@@ -20,7 +20,7 @@ class ChunkedFeedForward(keras.layers.Layer):
     pass. `chunked_backward=True` (TensorFlow backend) writes the backward out instead
     (`tf_chunked_recompute`): each chunk is recomputed and differentiated on its own, so the
     (L, d_ff) activations never exist at once in either pass, at the cost of one more forward
-    pass of the block (+17-21 % of a training step of the benchmark model: docs/benchmarks.md).
+    pass of the block (measured costs in docs/benchmarks.md, "Memory knobs").
 
     Call: `layer(x, padding_mask=None, training=None, rng=None)`; x (B, L, d_model) ->
     (B, L, d_model). `padding_mask` is accepted for a uniform block signature and ignored
