@@ -72,7 +72,7 @@ def sequential_groups(qk, v, heads_per_group, rounds_per_group, num_hashes, atte
     def run_block(block, qk_b, v_b):
         """The `parts` round groups of one head block, one after another, merged by a softmax
         over their lse (exact where they agree, e.g. a query that sees only itself, whose lse is
-        the self-mask value -1e5). Returns out (B, hb, Lp, dh) and each part's (lse, out)."""
+        the self-mask value -1e5). Returns out (B, hb, Lp, dh) and each part's (out, lse)."""
         results, last = [], []
         for p in range(parts):
             qk_p, v_p = _after(last, [qk_b, v_b])
