@@ -189,25 +189,27 @@ class LSHSelfAttention(SelfAttentionBase):
             total = total * f
         hash_seed = seed if training else None
 
+        heads_per_group, rounds_per_group = self.group_layout(num_hashes)
+        if keras.backend.backend() != "tensorflow":  # groups of heads side by side
+            rounds_per_group = num_hashes
+
         def attend_group(qk_g, v_g, head_start, round_start, salt):
             """One group: heads head_start .. + h of qk_g (B, h, Lp, dh), rounds round_start ..
-            + rb -> (out (B, h, Lp, dh) f32, lse (B, h, Lp) f32), its rounds combined."""
+            + rounds_per_group -> (out (B, h, Lp, dh) f32, lse (B, h, Lp) f32)."""
             buckets = self.hash_buckets(qk_g, num_hashes, factors, hash_seed, head_start,
                                         round_start, rounds_per_group)
             return self._attend_sorted(qk_g, v_g, buckets, valid, total, training, seed, salt)
 
-        heads_per_group, rounds_per_group = self.group_layout(num_hashes)
         if heads_per_group == self.num_heads and rounds_per_group == num_hashes:
             out = attend_group(qk, v, 0, 0, 0)[0]
-        elif keras.backend.backend() == "tensorflow":
-            from reformer_keras.layers import tf_sequential_attention  # pylint: disable=import-outside-toplevel
-            out = tf_sequential_attention.sequential_groups(
-                qk, v, heads_per_group, rounds_per_group, num_hashes, attend_group)
-        else:  # other backends: groups of heads side by side, each with all its rounds
-            rounds_per_group = num_hashes
+        elif keras.backend.backend() != "tensorflow":
             out = ops.concatenate(
                 [attend_group(qk[:, h:h + heads_per_group], v[:, h:h + heads_per_group], h, 0,
                               h)[0] for h in range(0, self.num_heads, heads_per_group)], axis=1)
+        else:
+            from reformer_keras.layers import tf_sequential_attention  # pylint: disable=import-outside-toplevel
+            out = tf_sequential_attention.sequential_groups(
+                qk, v, heads_per_group, rounds_per_group, num_hashes, attend_group)
         return out[:, :, :length]
 
     def group_layout(self, num_hashes):

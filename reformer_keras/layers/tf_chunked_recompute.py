@@ -16,6 +16,8 @@ a custom gradient gives no gradient to tensors it merely closes over.
 import tensorflow as tf
 from tensorflow.python.eager import record  # pylint: disable=g-direct-tensorflow-import
 
+from reformer_keras.layers import attention_utils as au
+
 
 def chunked_recompute(fn, x, weights, chunk_size):
     """y = fn applied to consecutive chunks of x along axis 1, with a chunk-wise backward.
@@ -33,12 +35,10 @@ def chunked_recompute(fn, x, weights, chunk_size):
     weights = list(weights)
 
     def split(t):  # (B, L, D) -> (nc, B, C, D)
-        b, d = tf.shape(t)[0], tf.shape(t)[2]
-        return tf.transpose(tf.reshape(t, (b, -1, chunk_size, d)), (1, 0, 2, 3))
+        return tf.transpose(au.split_chunks(t, chunk_size, axis=1), (1, 0, 2, 3))
 
     def merge(t):  # (nc, B, C, E) -> (B, L, E)
-        t = tf.transpose(t, (1, 0, 2, 3))
-        return tf.reshape(t, (tf.shape(t)[0], -1, tf.shape(t)[3]))
+        return au.merge_chunks(tf.transpose(t, (1, 0, 2, 3)), axis=1)
 
     @tf.custom_gradient
     def run(x, *weights):
