@@ -16,6 +16,15 @@ MASK_VALUE = -1e9
 SELF_MASK_VALUE = -1e5
 
 
+def custom_gradient(f):
+    """`keras.ops.custom_gradient`; on TensorFlow the variant that records only f's results on the
+    tape (`tf_custom_gradient`: no zero gradients made for f's inputs in every backward pass)."""
+    if keras.backend.backend() == "tensorflow":
+        from reformer_keras.layers import tf_custom_gradient  # pylint: disable=import-outside-toplevel
+        return tf_custom_gradient.custom_gradient(f)
+    return ops.custom_gradient(f)
+
+
 class SeedTensor(keras.random.SeedGenerator):
     """Presents an already drawn seed tensor (shape (2,)) to `keras.random` ops.
 
@@ -205,7 +214,7 @@ def fused_attention(q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, bias=None
     def drop(x):
         return dropout(x, dropout_rate, seed, salt)
 
-    @ops.custom_gradient
+    @custom_gradient
     def attend(q_, k_, v_):
         logits = logits_of(q_, k_)
         top = ops.max(logits, axis=-1, keepdims=True)  # finite: masked logits are finite

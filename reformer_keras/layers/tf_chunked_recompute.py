@@ -17,6 +17,7 @@ import tensorflow as tf
 from tensorflow.python.eager import record  # pylint: disable=g-direct-tensorflow-import
 
 from reformer_keras.layers import attention_utils as au
+from reformer_keras.layers.tf_custom_gradient import custom_gradient
 
 
 def chunked_recompute(fn, x, weights, chunk_size):
@@ -40,7 +41,7 @@ def chunked_recompute(fn, x, weights, chunk_size):
     def merge(t):  # (nc, B, C, E) -> (B, L, E)
         return au.merge_chunks(tf.transpose(t, (1, 0, 2, 3)), axis=1)
 
-    @tf.custom_gradient
+    @custom_gradient
     def run(x, *weights):
         xs = split(x)
         count = tf.shape(xs)[0]

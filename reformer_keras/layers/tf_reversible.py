@@ -31,6 +31,8 @@ import keras
 import tensorflow as tf
 from tensorflow.python.eager import record  # pylint: disable=g-direct-tensorflow-import
 
+from reformer_keras.layers.tf_custom_gradient import custom_gradient
+
 _IGNORED_CONFIG_KEYS = ("name", "seed", "hash_seed")
 _PROGRAMS = weakref.WeakKeyDictionary()  # template f layer -> {static key: _BlockProgram}
 
@@ -140,7 +142,7 @@ def _shared_stack(x1, x2, context, blocks, block_kwargs):
     def weights(layer):
         return (_values(layer.trainable_variables), _values(layer.non_trainable_variables))
 
-    @tf.custom_gradient
+    @custom_gradient
     def stack(a, b, *ctx):
         ctx = list(ctx)
         with record.stop_recording():
@@ -192,7 +194,7 @@ def _per_block_stack(x1, x2, context, blocks, block_kwargs):
     def run(layer, inputs, kwargs):
         return tf.cast(layer(*inputs, **kwargs), tf.float32)
 
-    @tf.custom_gradient
+    @custom_gradient
     def stack(a, b, *ctx):
         ctx = list(ctx)
         with record.stop_recording():

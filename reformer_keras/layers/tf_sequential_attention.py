@@ -26,6 +26,8 @@ inputs and seed, so it sorts identically.
 import tensorflow as tf
 from tensorflow.python.eager import record  # pylint: disable=g-direct-tensorflow-import
 
+from reformer_keras.layers.tf_custom_gradient import custom_gradient
+
 
 def _heads(t, start, count):
     """Heads start .. + count (start may be a tensor) of t (B, H, ...)."""
@@ -85,7 +87,7 @@ def sequential_groups(qk, v, heads_per_group, rounds_per_group, num_hashes, atte
         out = tf.add_n([o * w[..., None] for (o, _), w in zip(results, tf.unstack(weights))])
         return out, results
 
-    @tf.custom_gradient
+    @custom_gradient
     def attend(qk, v):
         def body(block, outs, lses):
             out, results = run_block(block, _heads(qk, block * hb, hb), _heads(v, block * hb, hb))
