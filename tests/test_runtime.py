@@ -1,5 +1,6 @@
 """`reformer_keras.runtime`: importing the package turns on oneDNN and the BFC CPU allocator in
-TensorFlow, never overrides the user's environment, and warns when it comes too late."""
+TensorFlow, importing the layers turns grappler's constant folding off; neither overrides what the
+user set, and the package warns when it comes too late."""
 
 import os
 import subprocess
@@ -47,3 +48,21 @@ def test_importing_after_tensorflow_warns():
     assert "imported after TensorFlow" in err
     _, err = _run("import reformer_keras\nimport tensorflow")
     assert "imported after TensorFlow" not in err
+
+
+_GRAPH_PROBE = """
+import tensorflow as tf
+{before}
+import reformer_keras.layers
+print(tf.config.optimizer.get_experimental_options().get("constant_folding", "unset"))
+"""
+
+
+@pytest.mark.parametrize("before,env,expected", [
+    ("", {}, "False"),
+    ("tf.config.optimizer.set_experimental_options({'constant_folding': True})", {}, "True"),
+    ("", {"REFORMER_KERAS_TF_DEFAULTS": "0"}, "unset"),
+])
+def test_constant_folding_is_switched_off_unless_the_user_decided(before, env, expected):
+    out, _ = _run(_GRAPH_PROBE.format(before=before), **env)
+    assert out == [expected]
