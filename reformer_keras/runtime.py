@@ -26,10 +26,11 @@ backend), unless the user set it before or opted out with `REFORMER_KERAS_TF_DEF
                                and constant folding then turns that `zeros_like` of static shape
                                into a constant that each traced function keeps materialised for
                                its whole life. For a reversible stack these are (B, L, d_model)
-                               float32 tensors: on the peer LM (6 layers, `attn_chunks=8`,
-                               chunked feed-forward backward) 75 MiB held between steps at 16K
-                               tokens and 0.56 GiB more peak RSS at 64K (2.78 vs 3.34 GiB);
-                               training speed unchanged within run-to-run noise at 4K
+                               float32 tensors. Peer LM, `attn_chunks=8`, chunked feed-forward
+                               backward, one process each: 6 layers at 16K tokens held 136 MiB
+                               after a step with it, 62 without (peak RSS 1.63 vs 1.55 GiB); 1
+                               layer at 64K held 334 vs 18 MiB (allocator peak 1.69 vs 1.44 GiB).
+                               Training speed unchanged within run-to-run noise at 4K
                                (docs/benchmarks.md).
 """
 
