@@ -29,7 +29,7 @@ backend), unless the user set it before or opted out with `REFORMER_KERAS_TF_DEF
                                float32 tensors. Peer LM, `attn_chunks=8`, chunked feed-forward
                                backward, one process each: 6 layers at 16K tokens held 136 MiB
                                after a step with it, 62 without (peak RSS 1.63 vs 1.55 GiB); 1
-                               layer at 64K held 334 vs 18 MiB (allocator peak 1.69 vs 1.44 GiB).
+                               layer at 64K held 334 vs 18 MiB (allocator peak 1,685 vs 1,439 MiB).
                                Training speed unchanged within run-to-run noise at 4K
                                (docs/benchmarks.md).
 """

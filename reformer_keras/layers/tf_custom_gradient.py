@@ -6,10 +6,10 @@ input and variable it reads*. Nothing downstream uses those copies, so when the 
 through the op it fills their gradients with zeros: one `tf.zeros` of each input's shape, per call,
 in every backward pass. For our memory-saving gradients these inputs are the big tensors (a
 reversible stack's two (B, L, D) streams, a chunk loop's input, attention's per-head q/k/v and
-their chunk windows), and grappler's constant folding turns each such `zeros` of static shape into
-a constant that the function keeps materialised for its whole life: measured on the peer LM at
-64K tokens, one layer, `attn_chunks=8` with the chunked feed-forward backward, 317 MiB held after
-the training step and a 1.75 GiB peak instead of 1.39 GiB (with constant folding switched off).
+their chunk windows). On the peer LM (one layer, 64K tokens, `attn_chunks=8`, chunked
+feed-forward backward) they raised TensorFlow's allocator peak of a training step from 1,685 to
+1,752 MiB; with grappler's constant folding on, each such `zeros` of static shape could also become
+a constant kept for the function's life (`reformer_keras.runtime.GRAPH_SETTINGS`).
 
 `custom_gradient` here keeps `tf.custom_gradient` (so symbolic `tf.gradients`, used when a nested
 `tf.function` or a loop body is differentiated, still sees the custom gradient) and records the
