@@ -190,7 +190,8 @@ class LSHSelfAttention(SelfAttentionBase):
         hash_seed = seed if training else None
 
         heads_per_group, rounds_per_group = self.group_layout(num_hashes)
-        if keras.backend.backend() != "tensorflow":  # groups of heads side by side
+        sequential = keras.backend.backend() == "tensorflow"  # else groups of heads side by side
+        if not sequential:
             rounds_per_group = num_hashes
 
         def attend_group(qk_g, v_g, head_start, round_start, salt):
@@ -202,7 +203,7 @@ class LSHSelfAttention(SelfAttentionBase):
 
         if heads_per_group == self.num_heads and rounds_per_group == num_hashes:
             out = attend_group(qk, v, 0, 0, 0)[0]
-        elif keras.backend.backend() != "tensorflow":
+        elif not sequential:
             out = ops.concatenate(
                 [attend_group(qk[:, h:h + heads_per_group], v[:, h:h + heads_per_group], h, 0,
                               h)[0] for h in range(0, self.num_heads, heads_per_group)], axis=1)

@@ -19,8 +19,9 @@ and a block's round groups are ordered by control dependencies: the executor can
 side by side and add their peaks back up, and the graph holds one copy of the group computation
 per round part (unrolling all 8 groups of the peer configuration made the traced graph, and the
 process, 0.26 GiB larger). Per-block results go to TensorArrays (read-modify-write of a
-full-size accumulator with scatter ops cost 8.6 KiB per token more at the peak). A group's hashing is recomputed in the backward pass from the same
-inputs and seed, so it sorts identically.
+full-size accumulator with scatter ops cost 8.6 KiB per token more at the peak). A group's
+hashing is recomputed in the backward pass from the same inputs and seed, so it sorts
+identically.
 """
 
 import tensorflow as tf

@@ -8,7 +8,8 @@ from reformer_keras.models.reformer_backbone import ReformerBackbone
 
 BACKBONE_KEYS = ("head_dim", "attention_types", "bucket_size", "num_hashes", "num_buckets",
                  "attn_chunks", "local_chunk_size", "shared_qk", "max_len", "axial_shape",
-                 "axial_dims", "dropout", "attention_dropout", "ff_chunk_size", "ff_chunked_backward", "reversible", "seed")
+                 "axial_dims", "dropout", "attention_dropout", "ff_chunk_size",
+                 "ff_chunked_backward", "reversible", "seed")
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")

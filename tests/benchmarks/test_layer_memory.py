@@ -27,7 +27,8 @@ def test_knobs_lower_the_peak_and_ratios_pair_up():
 def test_cli_prints_rows_and_ratios(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.layer_memory", "--lengths=512", "--steps=1",
-         "--configs=ff whole,ff chunk_size=128 chunked_backward", f"--output={tmp_path / 'rows.jsonl'}"],
+         "--configs=ff whole,ff chunk_size=128 chunked_backward",
+         f"--output={tmp_path / 'rows.jsonl'}"],
         capture_output=True, text=True, check=True)
     assert "| ff chunk_size=128 chunked_backward | ff whole | 512 |" in out.stdout
     assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == 2
