@@ -75,11 +75,12 @@ class LSHSelfAttention(SelfAttentionBase):
         query in several hash rounds.
       attn_chunks: memory knob: split the H x n (head, round) pairs into about this many equal
         groups (`group_layout`: a divisor of H splits the heads; a multiple of H also splits each
-        head's rounds). With the TensorFlow backend the
-        groups run one after another in the forward and the backward pass, and the backward
-        recomputes each group's hashing, sort and scores (`tf_sequential_attention`): only one
-        group's sorted copies and (Lp, (before + 1 + after) * C) scores are alive at a time, at
-        the cost of one more forward pass of the attention core. Same result as 1 (up to the
+        head's rounds). With the TensorFlow backend the groups run one after another in the
+        forward and the backward pass, each head block doing its own projections, and the
+        backward recomputes each group's projections, hashing, sort and scores
+        (`tf_sequential_attention`): only one group's sorted copies and (Lp, (before + 1 +
+        after) * C) scores, and no per-head tensor of all heads, are alive at a time, at the cost
+        of one more forward pass of the attention core. Same result as 1 (up to the
         attention-dropout masks, drawn per group).
       seed: int seed. In training, rotations and dropout masks are drawn afresh at each call; at
         inference, rotations come from a fixed seed derived from `seed` (chosen at random when
@@ -111,10 +112,35 @@ class LSHSelfAttention(SelfAttentionBase):
             hash_seed = seed if seed is not None else random.randrange(2**31 - 1)
         self.hash_seed = int(hash_seed)
 
-    def call(self, x, padding_mask=None, training=None, rng=None, num_hashes=None):
+    def call(self, x, padding_mask=None, training=None, rng=None, num_hashes=None,
+             buckets=None):
         n = self.num_hashes if num_hashes is None else num_hashes
         check_positive_int("num_hashes", n)
-        return super().call(x, padding_mask, training, rng, num_hashes=n)
+        return super().call(x, padding_mask, training, rng, num_hashes=n, buckets=buckets)
+
+    def compute_buckets(self, x, padding_mask=None, training=None, rng=None, num_hashes=None):
+        """The hash buckets `call` with the same arguments hashes x into.
+
+        x (B, L, d_model) -> (B, H, n, Lp) int32, Lp = L padded to a multiple of `bucket_size`.
+        `call(..., buckets=b)` then attends with these buckets instead of hashing: a recompute
+        (the reversible stack's backward pass, whose inputs are reconstructed up to rounding)
+        sorts exactly as the forward pass did, where rehashing could move a token whose rotated
+        vector sits on a bucket boundary. In training, pass the same `rng` as to `call`.
+        Heads are hashed one block of `attn_chunks` at a time (their projections only).
+        """
+        del padding_mask  # padding is moved to its own bucket inside `call`
+        if not self.built:
+            self.build(tuple(x.shape))
+        n = self.num_hashes if num_hashes is None else num_hashes
+        seed = self._call_seed(training, rng)
+        x, _ = au.pad_length_to_multiple(x, self.bucket_size, axis=1)
+        factors = self._bucket_factors(ops.shape(x)[1])
+        hb = self.group_layout(n)[0]
+        kernel = ops.cast(self.qk_kernel, self.compute_dtype)
+        return ops.concatenate([
+            self.hash_buckets(ops.einsum("bld,dhk->bhlk", x, kernel[:, h:h + hb]), n, factors,
+                              seed if training else None, head_start=h)
+            for h in range(0, self.num_heads, hb)], axis=1)
 
     # -- hashing --------------------------------------------------------------------------------
     def _bucket_factors(self, padded_length):
@@ -175,43 +201,67 @@ class LSHSelfAttention(SelfAttentionBase):
         return ops.transpose(buckets, (0, 1, 3, 2))
 
     # -- attention ------------------------------------------------------------------------------
-    def _attend(self, q, k, v, positions, valid, training, seed, num_hashes):
-        del k  # shared QK: q is also the key projection
-        length = ops.shape(q)[2]
-        c = self.bucket_size
-        qk, _ = au.pad_length_to_multiple(q, c, axis=2)
-        v, _ = au.pad_length_to_multiple(v, c, axis=2)
-        valid, _ = au.pad_length_to_multiple(valid, c, axis=1, value=False)
-        padded = ops.shape(qk)[2]
+    def _group_attention(self, valid, padded, training, seed, num_hashes, rounds_per_group,
+                         buckets=None):
+        """attend_group(qk_g, v_g, head_start, round_start, salt) -> (out (B, h, Lp, dh) f32,
+        lse (B, h, Lp) f32) for heads head_start .. + h of qk_g, v_g (B, h, Lp, dh) and rounds
+        round_start .. + rounds_per_group; valid (B, Lp) bool, padded = Lp. `buckets`
+        (B, H, n, Lp) int32 (`compute_buckets`): used instead of hashing."""
         factors = self._bucket_factors(padded)
         total = 1
         for f in factors:
             total = total * f
         hash_seed = seed if training else None
 
-        heads_per_group, rounds_per_group = self.group_layout(num_hashes)
-        sequential = keras.backend.backend() == "tensorflow"  # else groups of heads side by side
-        if not sequential:
-            rounds_per_group = num_hashes
-
         def attend_group(qk_g, v_g, head_start, round_start, salt):
-            """One group: heads head_start .. + h of qk_g (B, h, Lp, dh), rounds round_start ..
-            + rounds_per_group -> (out (B, h, Lp, dh) f32, lse (B, h, Lp) f32)."""
-            buckets = self.hash_buckets(qk_g, num_hashes, factors, hash_seed, head_start,
-                                        round_start, rounds_per_group)
-            return self._attend_sorted(qk_g, v_g, buckets, valid, total, training, seed, salt)
+            if buckets is None:
+                group = self.hash_buckets(qk_g, num_hashes, factors, hash_seed, head_start,
+                                          round_start, rounds_per_group)
+            else:
+                group = ops.slice(buckets, (0, head_start, round_start, 0),
+                                  (ops.shape(qk_g)[0], qk_g.shape[1], rounds_per_group, padded))
+            return self._attend_sorted(qk_g, v_g, group, valid, total, training, seed, salt)
 
-        if heads_per_group == self.num_heads and rounds_per_group == num_hashes:
-            out = attend_group(qk, v, 0, 0, 0)[0]
-        elif not sequential:
-            out = ops.concatenate(
-                [attend_group(qk[:, h:h + heads_per_group], v[:, h:h + heads_per_group], h, 0,
-                              h)[0] for h in range(0, self.num_heads, heads_per_group)], axis=1)
-        else:
-            from reformer_keras.layers import tf_sequential_attention  # pylint: disable=import-outside-toplevel
-            out = tf_sequential_attention.sequential_groups(
-                qk, v, heads_per_group, rounds_per_group, num_hashes, attend_group)
+        return attend_group
+
+    def _attend(self, q, k, v, positions, valid, training, seed, num_hashes, buckets=None):
+        """All rounds of each head at once; `attn_chunks` groups of heads side by side (the
+        TensorFlow backend runs them one after another instead: `_attend_and_project`)."""
+        del k  # shared QK: q is also the key projection
+        length = ops.shape(q)[2]
+        c = self.bucket_size
+        qk, _ = au.pad_length_to_multiple(q, c, axis=2)
+        v, _ = au.pad_length_to_multiple(v, c, axis=2)
+        valid, _ = au.pad_length_to_multiple(valid, c, axis=1, value=False)
+        attend_group = self._group_attention(valid, ops.shape(qk)[2], training, seed, num_hashes,
+                                             num_hashes, buckets)
+        hb = self.group_layout(num_hashes)[0]
+        outs = [attend_group(qk[:, h:h + hb], v[:, h:h + hb], h, 0, h)[0]
+                for h in range(0, self.num_heads, hb)]
+        out = outs[0] if len(outs) == 1 else ops.concatenate(outs, axis=1)
         return out[:, :, :length]
+
+    def _attend_and_project(self, x, positions, valid, training, seed, num_hashes,
+                            buckets=None):
+        """With `attn_chunks` > 1 on TensorFlow: projections, attention and output projection
+        per head block, the (head, round) groups one after another in both passes
+        (`tf_sequential_attention`). x (B, L, D) -> (B, L, D)."""
+        heads_per_group, rounds_per_group = self.group_layout(num_hashes)
+        if keras.backend.backend() != "tensorflow" or (
+                heads_per_group == self.num_heads and rounds_per_group == num_hashes):
+            return super()._attend_and_project(x, positions, valid, training, seed,
+                                               num_hashes=num_hashes, buckets=buckets)
+        from reformer_keras.layers import tf_sequential_attention  # pylint: disable=import-outside-toplevel
+        length = ops.shape(x)[1]
+        x, _ = au.pad_length_to_multiple(x, self.bucket_size, axis=1)
+        valid, _ = au.pad_length_to_multiple(valid, self.bucket_size, axis=1, value=False)
+        attend_group = self._group_attention(valid, ops.shape(x)[1], training, seed, num_hashes,
+                                             rounds_per_group, buckets)
+        kernel = lambda w: ops.cast(w, self.compute_dtype)
+        out = tf_sequential_attention.sequential_attention(
+            x, kernel(self.qk_kernel), kernel(self.v_kernel), kernel(self.output_kernel),
+            heads_per_group, rounds_per_group, num_hashes, attend_group)
+        return ops.cast(out[:, :length], self.compute_dtype)
 
     def group_layout(self, num_hashes):
         """(heads, rounds) per group of the `attn_chunks` groups: a divisor of H splits the

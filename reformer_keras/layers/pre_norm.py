@@ -7,9 +7,9 @@ import keras
 class PreNormBranch(keras.layers.Layer):
     """Wraps `layer` (an attention or feed-forward layer) with a pre-LayerNorm.
 
-    Call: `branch(x, padding_mask=None, training=None, rng=None, num_hashes=None)`; x (B, L,
-    d_model) -> (B, L, d_model). Arguments are forwarded to the wrapped layer (`num_hashes` only
-    to a layer that hashes).
+    Call: `branch(x, padding_mask=None, training=None, rng=None, num_hashes=None,
+    buckets=None)`; x (B, L, d_model) -> (B, L, d_model). Arguments are forwarded to the wrapped
+    layer (`num_hashes` and `buckets` only to a layer that hashes).
     """
 
     def __init__(self, layer, epsilon=1e-6, **kwargs):
@@ -26,11 +26,28 @@ class PreNormBranch(keras.layers.Layer):
                 sub.build(input_shape)
         super().build(input_shape)
 
-    def call(self, x, padding_mask=None, training=None, rng=None, num_hashes=None):
+    @property
+    def hashes(self):
+        """Whether the wrapped layer hashes (has `compute_buckets` and a `buckets` call arg)."""
+        return hasattr(self.layer, "compute_buckets")
+
+    def _kwargs(self, padding_mask, training, rng, num_hashes):
         kwargs = dict(padding_mask=padding_mask, training=training, rng=rng)
-        if num_hashes is not None and hasattr(self.layer, "num_hashes"):
+        if num_hashes is not None and self.hashes:
             kwargs["num_hashes"] = num_hashes  # only LSH attention has hash rounds
+        return kwargs
+
+    def call(self, x, padding_mask=None, training=None, rng=None, num_hashes=None,
+             buckets=None):
+        kwargs = self._kwargs(padding_mask, training, rng, num_hashes)
+        if buckets is not None:
+            kwargs["buckets"] = buckets
         return self.layer(self.norm(x), **kwargs)
+
+    def compute_buckets(self, x, padding_mask=None, training=None, rng=None, num_hashes=None):
+        """The wrapped LSH layer's `compute_buckets` of LayerNorm(x): (B, H, n, Lp) int32."""
+        return self.layer.compute_buckets(
+            self.norm(x), **self._kwargs(padding_mask, training, rng, num_hashes))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -113,6 +113,16 @@ class SelfAttentionBase(keras.layers.Layer):
             valid = ops.cast(padding_mask, "bool")
         positions = ops.broadcast_to(ops.arange(length, dtype="int32")[None, :], (batch, length))
 
+        out = self._attend_and_project(x, positions, valid, bool(training), seed,
+                                       **attend_kwargs)
+        if training and self.output_dropout:
+            out = au.dropout(out, self.output_dropout, seed, salt=101)
+        return out
+
+    def _attend_and_project(self, x, positions, valid, training, seed, **attend_kwargs):
+        """x (B, L, D) -> (B, L, D) in the compute dtype: per-head projections, `_attend`, the
+        output projection. A subclass may do all three together (LSH's sequential groups)."""
+
         def heads(kernel):  # (B, L, D) x (D, H, dh) -> (B, H, L, dh)
             return ops.einsum("bld,dhk->bhlk", x, kernel)
 
@@ -121,11 +131,8 @@ class SelfAttentionBase(keras.layers.Layer):
             q = k = heads(self.qk_kernel)
         else:
             q, k = heads(self.q_kernel), heads(self.k_kernel)
-        out = self._attend(q, k, v, positions, valid, bool(training), seed, **attend_kwargs)
-        out = ops.einsum("bhlk,hkd->bld", ops.cast(out, self.compute_dtype), self.output_kernel)
-        if training and self.output_dropout:
-            out = au.dropout(out, self.output_dropout, seed, salt=101)
-        return out
+        out = self._attend(q, k, v, positions, valid, training, seed, **attend_kwargs)
+        return ops.einsum("bhlk,hkd->bld", ops.cast(out, self.compute_dtype), self.output_kernel)
 
     def _attend(self, q, k, v, positions, valid, training, seed, **kwargs):
         """q, k, v (B, H, L, dh); positions (B, L) int32; valid (B, L) bool -> (B, H, L, dh)."""

@@ -18,6 +18,11 @@ Traps this code avoids (each one measured):
   matched to them by `v.ref()`, never by position;
 - the recompute must see the forward's randomness: every block gets an explicit stateless seed
   drawn once per forward, and the same seed is passed again in the recompute;
+- the recompute must see the forward's hash buckets: the reconstructed inputs differ from the
+  forward's by rounding, and a token whose rotated vector sits on a bucket boundary would hash
+  differently (a 2-layer test model did: its lower layer's gradients were off by ~1e-3). An LSH
+  branch's buckets are computed once in the forward (`compute_buckets`, 4 bytes per token, head
+  and round) and given to both its forward call and its recompute, as HF transformers does;
 - the forward is run with the tape paused, so no intermediate activation is kept alive by an
   outer `GradientTape` (the same device TF's own `recompute_grad` uses);
 - one block's recompute must not start before the block above it has its gradients, or the
@@ -94,15 +99,26 @@ class _BlockProgram:
     def _f(self, f_w, x, ctx, f_t):
         return self._run(self.f, f_w, [x] + ctx, f_t, self.f_static)
 
+    def _buckets(self, f_w, x, f_t):
+        """f's hash buckets of x (f an LSH branch), computed with the block's weights."""
+        variables = self.f.trainable_variables + self.f.non_trainable_variables
+        with keras.StatelessScope(state_mapping=list(zip(variables, f_w[0] + f_w[1]))):
+            return self.f.compute_buckets(x, **f_t, **self.f_static)
+
     def _g(self, g_w, x, g_t):
         return self._run(self.g, g_w, [x], g_t, self.g_static)
 
     def _forward(self, x1, x2, ctx, f_w, g_w, f_t, g_t):
+        """Returns (y1, y2, f_t for the backward pass: with f's hash buckets if f hashes)."""
+        if getattr(self.f, "hashes", False):
+            f_t = dict(f_t, buckets=self._buckets(f_w, x2, f_t))
         y1 = x1 + self._f(f_w, x2, ctx, f_t)
-        return y1, x2 + self._g(g_w, y1, g_t)
+        return y1, x2 + self._g(g_w, y1, g_t), f_t
 
     def _backward(self, y1, y2, dy1, dy2, ctx, f_w, g_w, f_t, g_t):
-        """Returns (x1, x2, dx1, dx2, d context list, f trainable grads, g trainable grads)."""
+        """Returns (x1, x2, dx1, dx2, d context list, f trainable grads, g trainable grads).
+        `f_t` is the one `_forward` returned: the recompute of f attends with the forward's
+        hash buckets, whatever rounding did to the reconstructed x2."""
         with tf.GradientTape() as tape:
             tape.watch([y1] + g_w[0])
             g_out = self._g(g_w, y1, g_t)
@@ -145,15 +161,17 @@ def _shared_stack(x1, x2, context, blocks, block_kwargs):
     @custom_gradient
     def stack(a, b, *ctx):
         ctx = list(ctx)
+        f_ts = []  # per block: f's tensor kwargs for the backward pass (+ hash buckets)
         with record.stop_recording():
             for (prog, f_t, g_t), (f, g) in zip(calls, blocks):
-                a, b = prog.forward(a, b, ctx, weights(f), weights(g), f_t, g_t)
+                a, b, f_t = prog.forward(a, b, ctx, weights(f), weights(g), f_t, g_t)
+                f_ts.append(f_t)
         y1, y2 = tf.identity(a), tf.identity(b)
 
         def grad_fn(dy1, dy2, variables=None):
             grads, d_ctx = {}, [tf.zeros_like(c) for c in ctx]
             o1, o2 = y1, y2
-            for (prog, f_t, g_t), (f, g) in reversed(list(zip(calls, blocks))):
+            for (prog, _, g_t), f_t, (f, g) in reversed(list(zip(calls, f_ts, blocks))):
                 f_w, g_w = weights(f), weights(g)
                 o1, o2, dy1, dy2, d_c, d_f, d_g = prog.backward(
                     o1, o2, dy1, dy2, ctx, f_w, g_w, f_t, g_t)

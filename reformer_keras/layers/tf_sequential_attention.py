@@ -1,18 +1,24 @@
-"""TensorFlow-only: attention over groups of (head, hash round) pairs, one group at a time.
+"""TensorFlow-only: attention over groups of (head, hash round) pairs, one group at a time,
+with the layer's projections done per head block.
 
 LSH attention's memory is dominated by per-round copies: every round has its own sorted queries,
 keys and values, their chunk windows and a (Lp, W * C) score tensor, for every head. With the
 pairs split into G groups (`LSHSelfAttention(attn_chunks=G)`), this module runs the groups one
 after another and writes the backward pass out, so that only one group's copies are alive at a
-time in either pass:
+time in either pass. The projections belong to the loop as well: a head block projects its own
+shared-QK vectors and values from the layer input x (B, Lp, D) and adds its share of the output
+projection, so the per-head (B, H, Lp, dh) tensors of all heads (q, v, the attention output and
+their gradients: six full-width tensors in the backward pass) never exist at once.
 
 - forward: group g gives out_g (B, h, Lp, dh) and its log-normaliser lse_g (B, h, Lp); groups of
   the same heads (different rounds) are merged online, out = sum_g w_g out_g with
-  w = softmax_g(lse_g), which is exactly how one call combines its rounds. Only the inputs,
-  `out` and the groups' lse are kept for the backward pass.
-- backward: for each group, recompute (out_g, lse_g) under a tape and pull back
-  d out_g = w_g d_out and d lse_g = w_g <d_out, out_g - out> (the derivative of the weighted
-  sum through the softmax weights); the gradients of the groups' inputs are summed.
+  w = softmax_g(lse_g), which is exactly how one call combines its rounds; the block adds
+  out @ w_o[block] to y. Kept for the backward pass: x, the groups' lse and, when a head's
+  rounds are split over several groups, the merged `out` (the merge's derivative needs it).
+- backward: per head block, recompute the projections, then for each group recompute
+  (out_g, lse_g) under a tape and pull back d out_g = w_g d_out and
+  d lse_g = w_g <d_out, out_g - out> (the derivative of the weighted sum through the softmax
+  weights); the block's kernel gradients are written out, its input gradient is summed.
 
 Head blocks are the iterations of a `tf.while_loop` with `parallel_iterations=1` in both passes,
 and a block's round groups are ordered by control dependencies: the executor cannot run groups
@@ -30,10 +36,10 @@ from tensorflow.python.eager import record  # pylint: disable=g-direct-tensorflo
 from reformer_keras.layers.tf_custom_gradient import custom_gradient
 
 
-def _heads(t, start, count):
-    """Heads start .. + count (start may be a tensor) of t (B, H, ...)."""
-    begin = tf.stack([0, start] + [0] * (t.shape.rank - 2))
-    return tf.slice(t, begin, [-1, count] + [-1] * (t.shape.rank - 2))
+def _slice(t, axis, start, count):
+    """Entries start .. + count (start may be a tensor) of t along `axis`."""
+    begin = tf.stack([start if i == axis else 0 for i in range(t.shape.rank)])
+    return tf.slice(t, begin, [count if i == axis else -1 for i in range(t.shape.rank)])
 
 
 def _after(deps, tensors):
@@ -42,16 +48,20 @@ def _after(deps, tensors):
         return [tf.identity(t) for t in tensors]
 
 
-def _blocks_to_heads(blocks):
-    """TensorArray of (B, hb, Lp, dh) per head block -> (B, H, Lp, dh)."""
-    t = blocks.stack()                                            # (nb, B, hb, Lp, dh)
-    t = tf.transpose(t, (1, 0, 2, 3, 4))
+def _stack_blocks(blocks, axis):
+    """TensorArray of per-block tensors -> one tensor, blocks merged into dimension `axis`
+    (the head axis of a kernel: 1 of (D, hb, dh), 0 of (hb, dh, D))."""
+    t = blocks.stack()                                            # (nb, ...)
+    perm = list(range(1, axis + 1)) + [0] + list(range(axis + 1, t.shape.rank))
+    t = tf.transpose(t, perm)
     shape = tf.shape(t)
-    return tf.reshape(t, (shape[0], -1, shape[3], shape[4]))
+    return tf.reshape(t, tf.concat([shape[:axis], [-1], shape[axis + 2:]], 0))
 
 
-def sequential_groups(qk, v, heads_per_group, rounds_per_group, num_hashes, attend_group):
-    """Attention over equal groups of heads and rounds, one group at a time, with recompute.
+def sequential_attention(x, w_qk, w_v, w_o, heads_per_group, rounds_per_group, num_hashes,
+                         attend_group):
+    """Projections, attention over equal groups of heads and rounds, output projection; one
+    group at a time in both passes, with recompute.
 
     Group g covers heads h0 .. h0 + heads_per_group and rounds r0 .. r0 + rounds_per_group
     (heads-major order). Head blocks are the iterations of a `tf.while_loop` with
@@ -60,17 +70,28 @@ def sequential_groups(qk, v, heads_per_group, rounds_per_group, num_hashes, atte
     whatever the number of heads.
 
     Args:
-      qk, v: (B, H, Lp, dh) per-head shared-QK vectors and values.
+      x: (B, Lp, D) the layer input, padded to the chunk length (padding rows are zeros).
+      w_qk, w_v: (D, H, dh) shared-QK and value kernels; w_o: (H, dh, D) output kernel; all
+        tensors in x's dtype (they receive gradients).
       heads_per_group, rounds_per_group, num_hashes: static ints dividing H and num_hashes.
       attend_group: fn(qk_g, v_g, h0, r0, g) -> (out (B, h, Lp, dh) float32, lse (B, h, Lp)
         float32), the group's rounds combined; h0, r0, g are int32 scalar tensors. Must be
         deterministic given its inputs (it runs again in the backward pass) and use no variables.
     Returns:
-      (B, H, Lp, dh) float32, the same as attending with all rounds of every head at once.
+      (B, Lp, D) float32: sum over heads of attention(x w_qk, x w_v) w_o, the same as attending
+      with all rounds of every head at once.
     """
-    num_heads, hb = qk.shape[1], heads_per_group
+    num_heads, hb = w_qk.shape[1], heads_per_group
     parts = num_hashes // rounds_per_group
     num_blocks = num_heads // hb
+
+    def kernels(block, *ws):
+        """The block's slices of w_qk, w_v (head axis 1) and w_o (head axis 0)."""
+        h0 = block * hb
+        return _slice(ws[0], 1, h0, hb), _slice(ws[1], 1, h0, hb), _slice(ws[2], 0, h0, hb)
+
+    def project(x, w):  # (B, Lp, D) x (D, hb, dh) -> (B, hb, Lp, dh)
+        return tf.einsum("bld,dhk->bhlk", x, w)
 
     def run_block(block, qk_b, v_b):
         """The `parts` round groups of one head block, one after another, merged by a softmax
@@ -88,52 +109,79 @@ def sequential_groups(qk, v, heads_per_group, rounds_per_group, num_hashes, atte
         out = tf.add_n([o * w[..., None] for (o, _), w in zip(results, tf.unstack(weights))])
         return out, results
 
+    def block_backward(block, qk_b, v_b, d_o, out, lses):
+        """Gradients of one head block's attention: (out, d_qk, d_v), out (B, hb, Lp, dh)
+        float32 recomputed (one round part) or the forward's (`out`, several parts)."""
+        h0 = block * hb
+        if parts == 1:
+            with tf.GradientTape() as tape:
+                tape.watch([qk_b, v_b])
+                out_p, _ = attend_group(qk_b, v_b, h0, 0, block)
+            return (out_p,) + tuple(tape.gradient(out_p, [qk_b, v_b], output_gradients=d_o))
+        weights = tf.unstack(tf.nn.softmax(lses, axis=0))         # exact: sums to 1
+        d_qk = d_v = None
+        for p in range(parts):
+            qk_p, v_p = _after([] if d_v is None else [d_v], [qk_b, v_b])
+            with tf.GradientTape() as tape:
+                tape.watch([qk_p, v_p])
+                out_p, lse_p = attend_group(qk_p, v_p, h0, p * rounds_per_group,
+                                            block * parts + p)
+            w = weights[p]
+            d_lse = w * tf.reduce_sum(d_o * (out_p - out), axis=-1)
+            g_qk, g_v = tape.gradient([out_p, lse_p], [qk_p, v_p],
+                                      output_gradients=[d_o * w[..., None], d_lse])
+            d_qk = g_qk if d_qk is None else d_qk + g_qk
+            d_v = g_v if d_v is None else d_v + g_v
+        return out, d_qk, d_v
+
     @custom_gradient
-    def attend(qk, v):
-        def body(block, outs, lses):
-            out, results = run_block(block, _heads(qk, block * hb, hb), _heads(v, block * hb, hb))
-            lse = tf.stack([lse for _, lse in results])           # (parts, B, hb, Lp)
-            return block + 1, outs.write(block, out), lses.write(block, lse)
+    def attend(x, w_qk, w_v, w_o):
+        def body(block, y, outs, lses):
+            wq, wv, wo = kernels(block, w_qk, w_v, w_o)
+            out, results = run_block(block, project(x, wq), project(x, wv))
+            y = y + tf.cast(tf.einsum("bhlk,hkd->bld", tf.cast(out, x.dtype), wo), tf.float32)
+            if parts > 1:  # the merge's backward needs the merged output
+                outs = outs.write(block, out)
+            return block + 1, y, outs, lses.write(block, tf.stack([lse for _, lse in results]))
 
         with record.stop_recording():  # nothing of a group outlives it through an outer tape
-            _, outs, lses = tf.while_loop(
+            _, y, outs, lses = tf.while_loop(
                 lambda block, *_: block < num_blocks, body,
-                (tf.constant(0), tf.TensorArray(tf.float32, size=num_blocks),
+                (tf.constant(0), tf.zeros(tf.shape(x), tf.float32),
+                 tf.TensorArray(tf.float32, size=num_blocks),
                  tf.TensorArray(tf.float32, size=num_blocks)),
                 parallel_iterations=1)
-            out = _blocks_to_heads(outs)                          # (B, H, Lp, dh)
+            outs = outs.stack() if parts > 1 else None            # (nb, B, hb, Lp, dh)
             lses = lses.stack()                                   # (nb, parts, B, hb, Lp)
 
-        def grad(d_out):
-            d_out = tf.cast(d_out, tf.float32)
+        def grad(d_y):
+            d_y = tf.cast(d_y, tf.float32)
+            x32 = tf.cast(x, tf.float32)
 
-            def body(block, d_qks, d_vs):
-                h0 = block * hb
-                qk_b, v_b = _heads(qk, h0, hb), _heads(v, h0, hb)
-                d_o, o = _heads(d_out, h0, hb), _heads(out, h0, hb)
-                weights = tf.unstack(tf.nn.softmax(lses[block], axis=0))  # exact: sums to 1
-                d_qk = d_v = None
-                for p in range(parts):
-                    qk_p, v_p = _after([] if d_v is None else [d_v], [qk_b, v_b])
-                    with tf.GradientTape() as tape:
-                        tape.watch([qk_p, v_p])
-                        out_p, lse_p = attend_group(qk_p, v_p, h0, p * rounds_per_group,
-                                                    block * parts + p)
-                    w = weights[p]
-                    d_lse = w * tf.reduce_sum(d_o * (out_p - o), axis=-1)
-                    g_qk, g_v = tape.gradient([out_p, lse_p], [qk_p, v_p],
-                                              output_gradients=[d_o * w[..., None], d_lse])
-                    d_qk = g_qk if d_qk is None else d_qk + g_qk
-                    d_v = g_v if d_v is None else d_v + g_v
-                return block + 1, d_qks.write(block, d_qk), d_vs.write(block, d_v)
+            def body(block, d_x, d_wqs, d_wvs, d_wos):
+                wq, wv, wo = [tf.cast(w, tf.float32) for w in kernels(block, w_qk, w_v, w_o)]
+                qk_b, v_b = project(x, tf.cast(wq, x.dtype)), project(x, tf.cast(wv, x.dtype))
+                d_o = tf.einsum("bld,hkd->bhlk", d_y, wo)
+                out, d_qk, d_v = block_backward(block, qk_b, v_b, d_o,
+                                                None if outs is None else outs[block],
+                                                lses[block])
+                d_qk, d_v = tf.cast(d_qk, tf.float32), tf.cast(d_v, tf.float32)
+                d_x = (d_x + tf.einsum("bhlk,dhk->bld", d_qk, wq)
+                       + tf.einsum("bhlk,dhk->bld", d_v, wv))
+                return (block + 1, d_x,
+                        d_wqs.write(block, tf.einsum("bld,bhlk->dhk", x32, d_qk)),
+                        d_wvs.write(block, tf.einsum("bld,bhlk->dhk", x32, d_v)),
+                        d_wos.write(block, tf.einsum("bhlk,bld->hkd", out, d_y)))
 
-            _, d_qks, d_vs = tf.while_loop(
+            _, d_x, d_wqs, d_wvs, d_wos = tf.while_loop(
                 lambda block, *_: block < num_blocks, body,
-                (tf.constant(0), tf.TensorArray(qk.dtype, size=num_blocks),
-                 tf.TensorArray(v.dtype, size=num_blocks)),
+                (tf.constant(0), tf.zeros(tf.shape(x), tf.float32))
+                + tuple(tf.TensorArray(tf.float32, size=num_blocks) for _ in range(3)),
                 parallel_iterations=1)
-            return _blocks_to_heads(d_qks), _blocks_to_heads(d_vs)
+            return (tf.cast(d_x, x.dtype), tf.cast(_stack_blocks(d_wqs, 1), w_qk.dtype),
+                    tf.cast(_stack_blocks(d_wvs, 1), w_v.dtype),
+                    tf.cast(_stack_blocks(d_wos, 0), w_o.dtype))
 
-        return out, grad
+        return y, grad
 
-    return attend(qk, v)
+    return attend(x, w_qk, w_v, w_o)

@@ -224,3 +224,23 @@ def test_training_gradients_match_finite_differences():
                 getattr(target, "name", "x"), i, float(np.asarray(grad)[i]), fine)
             checked += 1
         assert checked >= 8, (getattr(target, "name", "x"), checked)
+
+
+@pytest.mark.parametrize("attn_chunks", [1, 8])
+def test_given_buckets_reproduce_the_call(attn_chunks):
+    """`compute_buckets` gives the buckets `call` hashes into (training and inference, all heads
+    at once or in groups), and `call(..., buckets=...)` attends with them."""
+    layer = LSHSelfAttention(4, 8, bucket_size=8, num_hashes=2, causal=True,
+                             attn_chunks=attn_chunks, seed=4)
+    x = _x(2, 45, 16, seed=6)
+    rng = np.array([3, 9], "int32")
+    for kwargs in (dict(training=True, rng=rng), dict(training=False), dict(num_hashes=3)):
+        buckets = np.asarray(layer.compute_buckets(x, **kwargs))
+        assert buckets.shape == (2, 4, kwargs.get("num_hashes", 2), 48)
+        assert buckets.min() >= 0 and buckets.max() < 8
+        np.testing.assert_allclose(layer(x, buckets=buckets, **kwargs), layer(x, **kwargs),
+                                   atol=1e-6)
+    other = np.asarray(layer.compute_buckets(x, training=True, rng=np.array([5, 1], "int32")))
+    assert np.mean(other != layer.compute_buckets(x, training=True, rng=rng)) > 0.3
+    moved = np.asarray(layer(x, buckets=other, training=True, rng=rng))
+    assert np.abs(moved - np.asarray(layer(x, training=True, rng=rng))).max() > 1e-2

@@ -1,4 +1,7 @@
-"""Reversible gradients equal plain backprop (same weights, seeds, dropout masks)."""
+"""Reversible gradients equal plain backprop (same weights, seeds, dropout masks, hash
+buckets)."""
+
+import math
 
 import numpy as np
 import pytest
@@ -25,8 +28,8 @@ def _stack(reversible, dropout):
     return seq
 
 
-def _grads(seq, x, rng):
-    target = tf.random.stateless_normal((2, L, 2 * D), seed=[3, 4])
+def _grads(seq, x, rng, length=L):
+    target = tf.random.stateless_normal((2, length, 2 * D), seed=[3, 4])
 
     @tf.function
     def step(x):
@@ -87,3 +90,30 @@ def test_reversible_gradients_in_eager_mode():
         out.append(tape.gradient(loss, [x] + [w.value for w in seq.trainable_weights]))
     for gr, gp in zip(*out):
         assert _rel_err(gr, gp) <= 1e-5
+
+
+def test_block_recompute_attends_with_the_forward_buckets():
+    """A reversible block's forward hands its LSH branch's buckets to the backward pass, whose
+    recompute attends with them (rehashing the reconstructed input could sort differently): given
+    other buckets, the reconstructed block input changes; given the forward's, it is exact."""
+    from reformer_keras.layers import tf_reversible
+    f = PreNormBranch(LSHSelfAttention(2, 8, bucket_size=8, num_hashes=2, causal=True, seed=1))
+    g = PreNormBranch(ChunkedFeedForward(32, seed=2))
+    for layer in (f, g):
+        layer.build((2, L, D))
+    prog = tf_reversible._BlockProgram(f, g, dict(training=True), dict(training=True))
+    weights = lambda layer: ([w.value for w in layer.trainable_variables],
+                             [w.value for w in layer.non_trainable_variables])
+    x1, x2 = (tf.random.stateless_normal((2, L, D), seed=[s, 0]) for s in (1, 2))
+    seeds = dict(rng=tf.constant([4, 5])), dict(rng=tf.constant([6, 7]))
+    y1, y2, f_t = prog.forward(x1, x2, [], weights(f), weights(g), *seeds)
+    np.testing.assert_array_equal(f_t["buckets"], f.compute_buckets(x2, training=True, **seeds[0]))
+
+    def reconstructed_x1(buckets):
+        dy = tf.ones_like(y1)
+        return prog.backward(y1, y2, dy, dy, [], weights(f), weights(g),
+                             dict(f_t, buckets=buckets), seeds[1])[0]
+
+    np.testing.assert_allclose(reconstructed_x1(f_t["buckets"]), x1, atol=1e-5)
+    other = (f_t["buckets"] + 1) % 4
+    assert np.abs(reconstructed_x1(other) - x1).max() > 1e-2

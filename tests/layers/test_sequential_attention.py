@@ -76,10 +76,13 @@ def test_gradients_equal_plain_backprop(mode, attn_chunks):
 
 def test_custom_gradient_matches_autodiff_of_the_merge():
     """The module alone, with a stand-in group function that has attention dropout: its written-
-    out backward (recompute, online merge of round groups) against autodiff of the plain merge."""
+    out backward (per-block projections, recompute, online merge of round groups) against
+    autodiff of the plain projections and merge."""
     rng = np.random.default_rng(0)
-    qk = tf.constant(rng.normal(size=(2, 4, 10, 4)), tf.float32)
-    v = tf.constant(rng.normal(size=(2, 4, 10, 4)), tf.float32)
+    x = tf.constant(rng.normal(size=(2, 10, 6)), tf.float32)
+    w_qk, w_v = (tf.constant(0.4 * rng.normal(size=(6, 4, 4)), tf.float32) for _ in range(2))
+    w_o = tf.constant(0.1 * rng.normal(size=(4, 4, 6)), tf.float32)
+    weights = [x, w_qk, w_v, w_o]
     pos = tf.range(10)[None, None, :]
     valid = tf.ones((2, 1, 10), bool)
     heads, rounds, num_hashes = 2, 2, 6                       # 2 head blocks x 3 round parts
@@ -101,7 +104,8 @@ def test_custom_gradient_matches_autodiff_of_the_merge():
         return tf.reduce_sum(tf.stack(outs, 2) * tf.exp(lse - total[:, :, None])[..., None],
                              axis=2), total
 
-    def plain(qk, v):  # every round of a head in one softmax over the rounds' lse
+    def plain(x, w_qk, w_v, w_o):  # every round of a head in one softmax over the rounds' lse
+        qk, v = (tf.einsum("bld,dhk->bhlk", x, w) for w in (w_qk, w_v))
         outs = []
         for b in range(2):
             parts = [attend_group(qk[:, 2 * b:2 * b + 2], v[:, 2 * b:2 * b + 2],
@@ -109,20 +113,20 @@ def test_custom_gradient_matches_autodiff_of_the_merge():
                      for p in range(3)]
             w = tf.nn.softmax(tf.stack([p[1] for p in parts], 2), axis=2)[..., None]
             outs.append(tf.reduce_sum(tf.stack([p[0] for p in parts], 2) * w, axis=2))
-        return tf.concat(outs, axis=1)
+        return tf.einsum("bhlk,hkd->bld", tf.concat(outs, axis=1), w_o)
 
-    def grouped(qk, v):
-        return tf_sequential_attention.sequential_groups(qk, v, heads, rounds, num_hashes,
-                                                         attend_group)
+    def grouped(*weights):
+        return tf_sequential_attention.sequential_attention(*weights, heads, rounds, num_hashes,
+                                                            attend_group)
 
-    w_out = tf.constant(rng.normal(size=(2, 4, 10, 4)), tf.float32)
+    w_out = tf.constant(rng.normal(size=(2, 10, 6)), tf.float32)
     results = []
     for fn in (plain, grouped, tf.function(grouped)):
         with tf.GradientTape() as tape:
-            tape.watch([qk, v])
-            out = fn(qk, v)
+            tape.watch(weights)
+            out = fn(*weights)
             loss = tf.reduce_sum(out * w_out)
-        results.append([out] + tape.gradient(loss, [qk, v]))
+        results.append([out] + tape.gradient(loss, weights))
     for result in results[1:]:
         for got, want in zip(result, results[0]):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
