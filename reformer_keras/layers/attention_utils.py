@@ -56,12 +56,27 @@ def dropout(x, rate, seed, salt):
 
 
 def pad_length_to_multiple(x, multiple, axis, value=0):
-    """Pads `x` along `axis` at the end to a multiple of `multiple`. Returns (padded, pad)."""
+    """Pads `x` along `axis` at the end to a multiple of `multiple`. Returns (padded, pad).
+
+    No op when the length is statically a multiple already (`trim_length` likewise): a pad and
+    the slice that undoes it each cost a copy of the whole tensor in the backward pass.
+    """
     length = ops.shape(x)[axis]
     pad = (-length) % multiple
+    if isinstance(pad, int) and pad == 0:
+        return x, 0
     widths = [[0, 0] for _ in range(len(x.shape))]
     widths[axis] = [0, pad]
     return ops.pad(x, widths, constant_values=value), pad
+
+
+def trim_length(x, length, axis):
+    """The first `length` entries of `x` along `axis` (undoes `pad_length_to_multiple`); x
+    itself when that is its static length."""
+    if isinstance(length, int) and x.shape[axis] == length:
+        return x
+    index = [slice(None)] * axis + [slice(0, length)]
+    return x[tuple(index)]
 
 
 def split_chunks(x, chunk, axis):

@@ -82,12 +82,12 @@ class ChunkedFeedForward(keras.layers.Layer):
             out = tf_chunked_recompute.chunked_recompute(
                 lambda a, w, i: self._apply(a, training, seed, salt=i, weights=w),
                 ops.cast(padded, self.compute_dtype), weights, self.chunk_size)
-            return out[:, :dyn_length]
+            return au.trim_length(out, dyn_length, axis=1)
         chunks = ops.transpose(au.split_chunks(padded, self.chunk_size, axis=1), (1, 0, 2, 3))
         index = ops.arange(ops.shape(chunks)[0], dtype="int32")
         out = ops.map(lambda a: self._apply(a[0], training, seed, salt=a[1]), (chunks, index))
         out = au.merge_chunks(ops.transpose(out, (1, 0, 2, 3)), axis=1)
-        return out[:, :dyn_length]
+        return au.trim_length(out, dyn_length, axis=1)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -48,7 +48,7 @@ class LocalSelfAttention(SelfAttentionBase):
         out, _ = au.fused_attention(  # scores (B, H, nc, C, W*C), recomputed in the backward
             q, k_win, v_win, q_pos, k_pos, k_valid, self.causal, self.shared_qk,
             dropout_rate=self._attention_dropout_rate(training), seed=seed, salt=12)
-        return au.merge_chunks(out, axis=2)[:, :, :length]
+        return au.trim_length(au.merge_chunks(out, axis=2), length, axis=2)
 
     def get_config(self):
         config = super().get_config()

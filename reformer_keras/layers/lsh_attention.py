@@ -239,7 +239,7 @@ class LSHSelfAttention(SelfAttentionBase):
         outs = [attend_group(qk[:, h:h + hb], v[:, h:h + hb], h, 0, h)[0]
                 for h in range(0, self.num_heads, hb)]
         out = outs[0] if len(outs) == 1 else ops.concatenate(outs, axis=1)
-        return out[:, :, :length]
+        return au.trim_length(out, length, axis=2)
 
     def _attend_and_project(self, x, positions, valid, training, seed, num_hashes,
                             buckets=None):
@@ -261,7 +261,7 @@ class LSHSelfAttention(SelfAttentionBase):
         out = tf_sequential_attention.sequential_attention(
             x, kernel(self.qk_kernel), kernel(self.v_kernel), kernel(self.output_kernel),
             heads_per_group, rounds_per_group, num_hashes, attend_group)
-        return ops.cast(out[:, :length], self.compute_dtype)
+        return ops.cast(au.trim_length(out, length, axis=1), self.compute_dtype)
 
     def group_layout(self, num_hashes):
         """(heads, rounds) per group of the `attn_chunks` groups: a divisor of H splits the
