@@ -61,6 +61,8 @@ flags.DEFINE_boolean("jit_compile", False, "XLA for train and infer (ours).")
 flags.DEFINE_integer("attn_chunks", 1, "Ours: LSHSelfAttention(attn_chunks=...): the (head, "
                      "hash round) groups attended one after another, recomputed in backward "
                      "(8 = every pair of the peer configuration's 4 heads x 2 rounds).")
+flags.DEFINE_integer("query_chunk_len", None, "Ours: LSHSelfAttention(query_chunk_len=...): "
+                     "each group's sorted queries attended in pieces of this many tokens.")
 flags.DEFINE_boolean("ff_chunked_backward", False, "Ours: the feed-forward's backward pass "
                      "chunk by chunk too (ChunkedFeedForward(chunked_backward=True)).")
 flags.DEFINE_boolean("malloc_tuned", False, "Children (ours and peers) run with "
@@ -116,8 +118,8 @@ def measure_child():
     jit = FLAGS.jit_compile and mode != "generate"
     rec = dict(impl="ours", mode=mode, seq_len=length, num_layers=FLAGS.c_layers,
                attention=FLAGS.c_attention, reversible=FLAGS.c_reversible, jit_compile=jit,
-               attn_chunks=FLAGS.attn_chunks, ff_chunked_backward=FLAGS.ff_chunked_backward,
-               batch=1, versions=dict(tensorflow=tf.__version__, keras=keras.__version__),
+               attn_chunks=FLAGS.attn_chunks, query_chunk_len=FLAGS.query_chunk_len,
+               ff_chunked_backward=FLAGS.ff_chunked_backward, batch=1, versions=dict(tensorflow=tf.__version__, keras=keras.__version__),
                env={k: v for k, v in os.environ.items() if k.startswith("MALLOC_")})
 
     def emit(status, **extra):
@@ -125,7 +127,7 @@ def measure_child():
         print(json.dumps(rec), flush=True)
 
     model = common.build_lm(length, FLAGS.c_layers, FLAGS.c_attention, FLAGS.c_reversible,
-                            attn_chunks=FLAGS.attn_chunks,
+                            attn_chunks=FLAGS.attn_chunks, query_chunk_len=FLAGS.query_chunk_len,
                             ff_chunked_backward=FLAGS.ff_chunked_backward)
     model.build((1, length))
     emit("running", params=int(model.count_params()),
@@ -248,6 +250,7 @@ def _command(cfg, single):
             f"--c_attention={cfg['attention']}", f"--c_reversible={cfg['reversible']}",
             f"--c_single={single}", f"--jit_compile={FLAGS.jit_compile}",
             f"--attn_chunks={FLAGS.attn_chunks}",
+            *([f"--query_chunk_len={FLAGS.query_chunk_len}"] if FLAGS.query_chunk_len else []),
             f"--ff_chunked_backward={FLAGS.ff_chunked_backward}",
             f"--gen_prompt={FLAGS.gen_prompt}", f"--gen_tokens={FLAGS.gen_tokens}"] + common_args
 

@@ -194,8 +194,58 @@ def softmax_attend(logits, v, dropout_rate=0.0, seed=None, salt=0):
     return out, ops.squeeze(lse, -1)
 
 
+def attention_masks(q_pos, k_pos, k_valid, causal, shared_qk):
+    """(visible, is_self, used) bool (..., Lq, Lk): `visible_keys` and the keys that get
+    gradient (visible and, under shared QK, not the query itself)."""
+    visible, is_self = visible_keys(q_pos, k_pos, k_valid, causal, shared_qk)
+    used = visible if is_self is None else ops.logical_and(visible, ops.logical_not(is_self))
+    return visible, is_self, used
+
+
+def _masked_logits(q, k, masks, bias):
+    visible, is_self, _ = masks
+    scale = 1.0 / float(q.shape[-1]) ** 0.5
+    logits = ops.einsum("...qd,...kd->...qk", ops.cast(q, "float32") * scale,
+                        ops.cast(k, "float32"))
+    if is_self is not None:
+        logits = ops.where(is_self, SELF_MASK_VALUE, logits)
+    logits = ops.where(visible, logits, MASK_VALUE)
+    return logits if bias is None else logits + bias
+
+
+def attention_forward(q, k, v, masks, bias=None, drop=None):
+    """The forward of `fused_attention`: out (..., Lq, dh) in v's dtype, lse (..., Lq, 1) f32.
+    `masks` from `attention_masks`; `drop` an optional dropout function on probabilities."""
+    logits = _masked_logits(q, k, masks, bias)
+    top = ops.max(logits, axis=-1, keepdims=True)  # finite: masked logits are finite
+    exp = ops.exp(logits - top)
+    total = ops.sum(exp, axis=-1, keepdims=True)
+    probs = exp / total
+    out = ops.einsum("...qk,...kd->...qd", ops.cast(probs if drop is None else drop(probs),
+                                                    v.dtype), v)
+    return out, top + ops.log(total)
+
+
+def attention_backward(q, k, v, out, lse, d_out, d_lse, masks, bias=None, drop=None):
+    """The backward of `fused_attention` with the probabilities recomputed from (q, k, lse):
+    (d_q, d_k, d_v) in the dtypes of q, k, v. lse (..., Lq, 1); d_lse (..., Lq) or None."""
+    keep = (lambda t: t) if drop is None else drop
+    scale = 1.0 / float(q.shape[-1]) ** 0.5
+    probs = ops.exp(_masked_logits(q, k, masks, bias) - lse)   # (..., Lq, Lk)
+    d_out = ops.cast(d_out, "float32")
+    d_v = ops.einsum("...qk,...qd->...kd", keep(probs), d_out)
+    d_probs = keep(ops.einsum("...qd,...kd->...qk", d_out, ops.cast(v, "float32")))
+    row = ops.sum(d_out * ops.cast(out, "float32"), axis=-1, keepdims=True)
+    if d_lse is not None:
+        row = row - ops.cast(d_lse, "float32")[..., None]
+    d_logits = ops.where(masks[2], probs * (d_probs - row), 0.0) * scale
+    d_q = ops.einsum("...qk,...kd->...qd", d_logits, ops.cast(k, "float32"))
+    d_k = ops.einsum("...qk,...qd->...kd", d_logits, ops.cast(q, "float32"))
+    return ops.cast(d_q, q.dtype), ops.cast(d_k, k.dtype), ops.cast(d_v, v.dtype)
+
+
 def fused_attention(q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, bias=None,
-                    dropout_rate=0.0, seed=None, salt=0):
+                    dropout_rate=0.0, seed=None, salt=0, segment_axis=None, segment=None):
     """Masked softmax attention whose backward pass recomputes the scores.
 
     Same result as `attention_logits` -> `mask_logits` (+ `bias`) -> `softmax_attend`, but the
@@ -211,47 +261,31 @@ def fused_attention(q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, bias=None
       bias: optional float32 (..., Lq, Lk) added to the masked logits (not differentiated; the
         LSH duplicate-attention correction).
       dropout_rate, seed, salt: stateless attention dropout (the same mask in both passes).
+      segment_axis, segment: with the TensorFlow backend, attend in pieces of `segment` entries
+        of the batch axis `segment_axis` (one that every input has, e.g. the chunks of chunked
+        attention), one piece after another in both passes (`tf_segmented_attention`): the
+        (..., Lq, Lk) temporaries then exist for one piece at a time. Dropout masks are drawn
+        per piece.
     Returns:
       out (..., Lq, dh) in v's dtype and lse (..., Lq) float32.
     """
-    scale = 1.0 / float(q.shape[-1]) ** 0.5
-    visible, is_self = visible_keys(q_pos, k_pos, k_valid, causal, shared_qk)
-    used = visible if is_self is None else ops.logical_and(visible, ops.logical_not(is_self))
-
-    def logits_of(q_, k_):
-        logits = ops.einsum("...qd,...kd->...qk", ops.cast(q_, "float32") * scale,
-                            ops.cast(k_, "float32"))
-        if is_self is not None:
-            logits = ops.where(is_self, SELF_MASK_VALUE, logits)
-        logits = ops.where(visible, logits, MASK_VALUE)
-        return logits if bias is None else logits + bias
+    if segment is not None and keras.backend.backend() == "tensorflow":
+        from reformer_keras.layers import tf_segmented_attention  # pylint: disable=import-outside-toplevel
+        return tf_segmented_attention.segmented_attention(
+            q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, segment_axis, segment, bias,
+            dropout_rate, seed, salt)
+    masks = attention_masks(q_pos, k_pos, k_valid, causal, shared_qk)
 
     def drop(x):
         return dropout(x, dropout_rate, seed, salt)
 
     @custom_gradient
     def attend(q_, k_, v_):
-        logits = logits_of(q_, k_)
-        top = ops.max(logits, axis=-1, keepdims=True)  # finite: masked logits are finite
-        exp = ops.exp(logits - top)
-        total = ops.sum(exp, axis=-1, keepdims=True)
-        lse = top + ops.log(total)
-        out = ops.einsum("...qk,...kd->...qd", ops.cast(drop(exp / total), v_.dtype), v_)
+        out, lse = attention_forward(q_, k_, v_, masks, bias, drop)
 
         def grad(*args, upstream=None):
             d_out, d_lse = upstream if upstream is not None else args
-            probs = ops.exp(logits_of(q_, k_) - lse)               # (..., Lq, Lk)
-            d_out = ops.cast(d_out, "float32")
-            d_v = ops.einsum("...qk,...qd->...kd", drop(probs), d_out)
-            d_probs = drop(ops.einsum("...qd,...kd->...qk", d_out, ops.cast(v_, "float32")))
-            row = ops.sum(d_out * ops.cast(out, "float32"), axis=-1, keepdims=True)
-            if d_lse is not None:
-                row = row - ops.cast(d_lse, "float32")[..., None]
-            d_logits = ops.where(used, probs * (d_probs - row), 0.0) * scale
-            d_q = ops.einsum("...qk,...kd->...qd", d_logits, ops.cast(k_, "float32"))
-            d_k = ops.einsum("...qk,...qd->...kd", d_logits, ops.cast(q_, "float32"))
-            return (ops.cast(d_q, q_.dtype), ops.cast(d_k, k_.dtype),
-                    ops.cast(d_v, v_.dtype))
+            return attention_backward(q_, k_, v_, out, lse, d_out, d_lse, masks, bias, drop)
 
         return (out, ops.squeeze(lse, -1)), grad
 

@@ -82,6 +82,11 @@ class LSHSelfAttention(SelfAttentionBase):
         after) * C) scores, and no per-head tensor of all heads, are alive at a time, at the cost
         of one more forward pass of the attention core. Same result as 1 (up to the
         attention-dropout masks, drawn per group).
+      query_chunk_len: memory knob: None, or a multiple of `bucket_size`: with the TensorFlow
+        backend, the sorted queries of each group are attended in pieces of this many tokens,
+        one after another in both passes (`tf_segmented_attention`), so the score-sized
+        temporaries exist for one piece at a time. Same result (up to attention-dropout masks,
+        drawn per piece).
       seed: int seed. In training, rotations and dropout masks are drawn afresh at each call; at
         inference, rotations come from a fixed seed derived from `seed` (chosen at random when
         None and stored in the config), so inference is deterministic and survives saving.
@@ -93,8 +98,8 @@ class LSHSelfAttention(SelfAttentionBase):
 
     def __init__(self, num_heads, head_dim, bucket_size=64, num_hashes=2, num_buckets=None,
                  causal=False, num_chunks_before=1, num_chunks_after=0,
-                 allow_duplicate_attention=True, attn_chunks=1, seed=None, hash_seed=None,
-                 **kwargs):
+                 allow_duplicate_attention=True, attn_chunks=1, query_chunk_len=None, seed=None,
+                 hash_seed=None, **kwargs):
         kwargs.pop("shared_qk", None)
         super().__init__(num_heads, head_dim, causal=causal, shared_qk=True, seed=seed, **kwargs)
         self.bucket_size = check_positive_int("bucket_size", bucket_size)
@@ -108,6 +113,12 @@ class LSHSelfAttention(SelfAttentionBase):
             raise ValueError(
                 f"`attn_chunks` must divide num_heads={num_heads} or be a multiple of it, got "
                 f"{attn_chunks!r}.")
+        if query_chunk_len is not None and (
+                check_positive_int("query_chunk_len", query_chunk_len) % self.bucket_size):
+            raise ValueError(
+                f"`query_chunk_len` must be None or a multiple of bucket_size={bucket_size}, got "
+                f"{query_chunk_len!r}.")
+        self.query_chunk_len = query_chunk_len
         if hash_seed is None:
             hash_seed = seed if seed is not None else random.randrange(2**31 - 1)
         self.hash_seed = int(hash_seed)
@@ -312,7 +323,9 @@ class LSHSelfAttention(SelfAttentionBase):
             s_qk, au.look_adjacent(au.unit_keys(s_qk), **window),
             au.look_adjacent(s_v, **window), q_pos, au.look_adjacent(q_pos, **window),
             au.look_adjacent(s_valid, **window, fill=False), self.causal, True, bias=bias,
-            dropout_rate=self._attention_dropout_rate(training), seed=seed, salt=13 + group)
+            dropout_rate=self._attention_dropout_rate(training), seed=seed, salt=13 + group,
+            segment_axis=3,
+            segment=None if self.query_chunk_len is None else self.query_chunk_len // c)
 
         # Back to token order, then combine the rounds by their log-normalisers.
         out = ops.reshape(out, (batch, heads, -1, dh))          # (B, h, n * Lp, dh)
@@ -349,5 +362,6 @@ class LSHSelfAttention(SelfAttentionBase):
             bucket_size=self.bucket_size, num_hashes=self.num_hashes, num_buckets=num_buckets,
             num_chunks_before=self.num_chunks_before, num_chunks_after=self.num_chunks_after,
             allow_duplicate_attention=self.allow_duplicate_attention,
-            attn_chunks=self.attn_chunks, hash_seed=self.hash_seed)
+            attn_chunks=self.attn_chunks, query_chunk_len=self.query_chunk_len,
+            hash_seed=self.hash_seed)
         return config

@@ -25,7 +25,8 @@ class ReformerBackbone(keras.layers.Layer):
       attention_types: cycled over the layers, each "lsh", "local" or "full"; e.g.
         ("local", "lsh") alternates as in the paper's long-text model.
       causal: causal masking in every attention layer (language models).
-      bucket_size, num_hashes, num_buckets, attn_chunks: LSH options (`LSHSelfAttention`).
+      bucket_size, num_hashes, num_buckets, attn_chunks, query_chunk_len: LSH options
+        (`LSHSelfAttention`).
       local_chunk_size: chunk of local attention (default `bucket_size`).
       shared_qk: local and full layers share the query/key projection too (LSH always does);
         with it, the weights of an LSH model load into a full- or local-attention model of the
@@ -45,8 +46,8 @@ class ReformerBackbone(keras.layers.Layer):
 
     def __init__(self, vocab_size, d_model, num_layers, num_heads, d_ff, head_dim=None,
                  attention_types=("lsh",), causal=True, bucket_size=64, num_hashes=2,
-                 num_buckets=None, attn_chunks=1, local_chunk_size=None, shared_qk=False,
-                 max_len=4096,
+                 num_buckets=None, attn_chunks=1, query_chunk_len=None, local_chunk_size=None,
+                 shared_qk=False, max_len=4096,
                  axial_shape=None, axial_dims=None, dropout=0.0, attention_dropout=0.0,
                  ff_chunk_size=None, ff_chunked_backward=False, reversible=True, seed=None,
                  **kwargs):
@@ -69,6 +70,7 @@ class ReformerBackbone(keras.layers.Layer):
         self.num_hashes = check_positive_int("num_hashes", num_hashes)
         self.num_buckets = list(num_buckets) if isinstance(num_buckets, tuple) else num_buckets
         self.attn_chunks = attn_chunks
+        self.query_chunk_len = query_chunk_len
         self.local_chunk_size = local_chunk_size or bucket_size
         self.shared_qk = bool(shared_qk)
         self.max_len = check_positive_int("max_len", max_len)
@@ -116,7 +118,8 @@ class ReformerBackbone(keras.layers.Layer):
         if kind == "lsh":
             return LSHSelfAttention(
                 bucket_size=self.bucket_size, num_hashes=self.num_hashes,
-                num_buckets=self.num_buckets, attn_chunks=self.attn_chunks, **common)
+                num_buckets=self.num_buckets, attn_chunks=self.attn_chunks,
+                query_chunk_len=self.query_chunk_len, **common)
         if kind == "local":
             return LocalSelfAttention(chunk_size=self.local_chunk_size, shared_qk=self.shared_qk,
                                       **common)
@@ -158,8 +161,8 @@ class ReformerBackbone(keras.layers.Layer):
             attention_types=list(self.attention_types), causal=self.causal,
             bucket_size=self.bucket_size, num_hashes=self.num_hashes,
             num_buckets=self.num_buckets, attn_chunks=self.attn_chunks,
-            local_chunk_size=self.local_chunk_size, shared_qk=self.shared_qk,
-            max_len=self.max_len,
+            query_chunk_len=self.query_chunk_len, local_chunk_size=self.local_chunk_size,
+            shared_qk=self.shared_qk, max_len=self.max_len,
             axial_shape=self.axial_shape, axial_dims=self.axial_dims, dropout=self.dropout,
             attention_dropout=self.attention_dropout, ff_chunk_size=self.ff_chunk_size,
             ff_chunked_backward=self.ff_chunked_backward, reversible=self.reversible,

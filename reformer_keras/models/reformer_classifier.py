@@ -7,8 +7,8 @@ from reformer_keras.models.presets import PresetMixin
 from reformer_keras.models.reformer_backbone import ReformerBackbone
 
 BACKBONE_KEYS = ("head_dim", "attention_types", "bucket_size", "num_hashes", "num_buckets",
-                 "attn_chunks", "local_chunk_size", "shared_qk", "max_len", "axial_shape",
-                 "axial_dims", "dropout", "attention_dropout", "ff_chunk_size",
+                 "attn_chunks", "query_chunk_len", "local_chunk_size", "shared_qk", "max_len",
+                 "axial_shape", "axial_dims", "dropout", "attention_dropout", "ff_chunk_size",
                  "ff_chunked_backward", "reversible", "seed")
 
 

@@ -14,8 +14,9 @@ from reformer_keras.models.reformer_image_preprocessor import (PIXEL_VALUES,
                                                                check_image_shape)
 
 BACKBONE_KEYS = ("head_dim", "attention_types", "bucket_size", "num_hashes", "num_buckets",
-                 "attn_chunks", "local_chunk_size", "shared_qk", "dropout", "attention_dropout",
-                 "ff_chunk_size", "ff_chunked_backward", "reversible", "seed")
+                 "attn_chunks", "query_chunk_len", "local_chunk_size", "shared_qk", "dropout",
+                 "attention_dropout", "ff_chunk_size", "ff_chunked_backward", "reversible",
+                 "seed")
 
 
 def default_axial_dims(d_model, axes):

@@ -20,9 +20,10 @@ class ReformerLM(CausalLMTask):
 
     def __init__(self, vocab_size, d_model, num_layers, num_heads, d_ff, **kwargs):
         backbone_keys = ("head_dim", "attention_types", "bucket_size", "num_hashes",
-                         "num_buckets", "attn_chunks", "local_chunk_size", "shared_qk", "max_len",
-                         "axial_shape", "axial_dims", "dropout", "attention_dropout",
-                         "ff_chunk_size", "ff_chunked_backward", "reversible", "seed")
+                         "num_buckets", "attn_chunks", "query_chunk_len", "local_chunk_size",
+                         "shared_qk", "max_len", "axial_shape", "axial_dims", "dropout",
+                         "attention_dropout", "ff_chunk_size", "ff_chunked_backward",
+                         "reversible", "seed")
         backbone_kwargs = {k: kwargs.pop(k) for k in backbone_keys if k in kwargs}
         kwargs.pop("causal", None)
         super().__init__(**kwargs)
