@@ -83,3 +83,36 @@ def test_axial_positional_embedding_equals_row_major_definition():
         axial(np.zeros((1, 33, 12), "float32"))
     with pytest.raises(ValueError, match="axial_dims"):
         AxialPositionalEmbedding((4, 8), (4, 4))(x)
+
+
+def test_aligned_length_needs_no_pad_and_no_slice():
+    """At a multiple of the chunk length the layers neither pad nor slice: the slice's gradient
+    would allocate a zero-filled copy of the whole output in every backward pass."""
+    import tensorflow as tf
+    from reformer_keras.layers import attention_utils as au
+    x = tf.zeros((1, 16, 4))
+    assert au.pad_length_to_multiple(x, 8, axis=1) == (x, 0)
+    assert au.trim_length(x, 16, axis=1) is x
+
+    def grad_ops(layer, length):
+        x = tf.random.stateless_normal((1, length, 16), seed=[1, 2])
+        layer(x)
+
+        @tf.function
+        def step(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x, training=True, rng=tf.constant([1, 2]))
+            return tape.gradient(y, x)
+
+        graph = step.get_concrete_function(x).graph
+        names = [op.type for op in graph.get_operations()]
+        for fn in graph._functions.values():  # pylint: disable=protected-access
+            names += [node.op for node in fn.definition.node_def]
+        return names.count("StridedSliceGrad"), names.count("Pad") + names.count("PadV2")
+
+    for layer in (LSHSelfAttention(2, 8, bucket_size=8, num_hashes=2, seed=1),
+                  LocalSelfAttention(2, 8, chunk_size=8, seed=1)):
+        aligned = grad_ops(layer, 32)
+        unaligned = grad_ops(type(layer).from_config(layer.get_config()), 30)
+        assert aligned[0] < unaligned[0] and aligned[1] < unaligned[1], (aligned, unaligned)
