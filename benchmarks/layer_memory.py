@@ -6,7 +6,9 @@
 Two knobs, each against its plain setting, in the peer configuration (d_model 256, 4 heads of
 64, bucket 64, 2 hash rounds, causal; d_ff 1024):
   * `LSHSelfAttention(attn_chunks=1)` (every (head, round) pair at once) vs `attn_chunks=8`
-    (one pair at a time in both passes, `layers/tf_sequential_attention.py`);
+    (one pair at a time in both passes, `layers/tf_sequential_attention.py`), and that with
+    `query_chunk_len=1024` (each pair's sorted queries in pieces of 1,024 tokens,
+    `layers/tf_segmented_attention.py`);
   * `ChunkedFeedForward(chunk_size=None)` vs `chunk_size=128` (chunked forward, automatic
     differentiation of the loop) and `chunk_size=128, chunked_backward=True` (chunk-wise
     backward with recompute, `layers/tf_chunked_recompute.py`).
@@ -30,11 +32,14 @@ FLAGS = flags.FLAGS
 CONFIGS = {  # name -> (layer kind, constructor overrides)
     "lsh attn_chunks=1": ("lsh", dict(attn_chunks=1)),
     "lsh attn_chunks=8": ("lsh", dict(attn_chunks=8)),
+    "lsh attn_chunks=8 query_chunk_len=1024": ("lsh", dict(attn_chunks=8, query_chunk_len=1024)),
     "ff whole": ("ff", dict(chunk_size=None)),
     "ff chunk_size=128": ("ff", dict(chunk_size=128)),
     "ff chunk_size=128 chunked_backward": ("ff", dict(chunk_size=128, chunked_backward=True)),
 }
-PAIRS = (("lsh attn_chunks=8", "lsh attn_chunks=1"), ("ff chunk_size=128", "ff whole"),
+PAIRS = (("lsh attn_chunks=8", "lsh attn_chunks=1"),
+         ("lsh attn_chunks=8 query_chunk_len=1024", "lsh attn_chunks=8"),
+         ("ff chunk_size=128", "ff whole"),
          ("ff chunk_size=128 chunked_backward", "ff whole"))
 
 

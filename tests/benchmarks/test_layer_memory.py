@@ -20,6 +20,7 @@ def test_knobs_lower_the_peak_and_ratios_pair_up():
         0.8 * by["ff whole"]["peak_kib_per_token"]
     pairs = layer_memory.ratios(rows)
     assert [(p[0], p[2]) for p in pairs] == [("lsh attn_chunks=8", 2048),
+                                            ("lsh attn_chunks=8 query_chunk_len=1024", 2048),
                                             ("ff chunk_size=128", 2048),
                                             ("ff chunk_size=128 chunked_backward", 2048)]
 
