@@ -169,6 +169,8 @@ def print_table(rows):
     order = {s: i for i, s in enumerate(SETTINGS)}
     for r in sorted(rows, key=lambda r: order.get(r["train"], 99)):
         name = "full attention" if r["train"] == "full" else r["train"].replace("lsh", "LSH-")
+        if r.get("seed", 0):
+            name += f" (seed {r['seed']})"
         cells = [f"{100 * r['accuracy'][e]:.1f} %" if e in r["accuracy"] else "-"
                  for e in evals]
         schedule = r.get("schedule", "cosine")  # rows written before --schedule existed
@@ -184,8 +186,9 @@ def _read_rows():
     with open(FLAGS.output) as f:
         for line in f:
             row = json.loads(line)
-            if row.get("config") == FLAGS.config:
-                rows[row["train"]] = row  # the newest row of a setting wins
+            if row.get("config") == FLAGS.config:  # the newest row of a setting wins
+                key = (row["train"], row["steps"], row.get("schedule"), row.get("seed", 0))
+                rows[key] = row
     return list(rows.values())
 
 
@@ -211,7 +214,7 @@ def main(argv):
     for setting in FLAGS.train:
         path, wall, loss = train_one(setting)
         row = dict(config=FLAGS.config, train=setting, steps=FLAGS.steps,
-                   schedule=FLAGS.schedule, batch_size=FLAGS.batch_size,
+                   schedule=FLAGS.schedule, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
                    wall_s=round(wall, 1), final_loss=loss,
                    accuracy=evaluate(path, setting), model=path)
         print(json.dumps(row), flush=True)
