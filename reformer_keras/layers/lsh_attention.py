@@ -91,9 +91,10 @@ class LSHSelfAttention(SelfAttentionBase):
         inference, rotations come from a fixed seed derived from `seed` (chosen at random when
         None and stored in the config), so inference is deterministic and survives saving.
 
-    Call: `layer(x, padding_mask=None, training=None, num_hashes=None)`; x (B, L, d_model) ->
-    (B, L, d_model). Any L works: it is padded internally to a multiple of `bucket_size`; padding
-    hashes to an extra last bucket, so it changes nothing at real positions.
+    Call: `layer(x, padding_mask=None, training=None, num_hashes=None, buckets=None)`; x (B, L,
+    d_model) -> (B, L, d_model). Any L works: it is padded internally to a multiple of
+    `bucket_size`; padding hashes to an extra last bucket, so it changes nothing at real
+    positions. `buckets`: (B, H, n, Lp) int32 from `compute_buckets`, used instead of hashing.
     """
 
     def __init__(self, num_heads, head_dim, bucket_size=64, num_hashes=2, num_buckets=None,
@@ -127,6 +128,14 @@ class LSHSelfAttention(SelfAttentionBase):
              buckets=None):
         n = self.num_hashes if num_hashes is None else num_hashes
         check_positive_int("num_hashes", n)
+        if buckets is not None:
+            want = (None, self.num_heads, n, None)
+            if len(buckets.shape) != 4 or any(
+                    w is not None and b is not None and w != b
+                    for w, b in zip(want, buckets.shape)):
+                raise ValueError(
+                    f"{self.name}: `buckets` must have shape (batch, {self.num_heads}, {n}, "
+                    f"padded length), as `compute_buckets` returns, got {tuple(buckets.shape)}.")
         return super().call(x, padding_mask, training, rng, num_hashes=n, buckets=buckets)
 
     def compute_buckets(self, x, padding_mask=None, training=None, rng=None, num_hashes=None):

@@ -244,3 +244,5 @@ def test_given_buckets_reproduce_the_call(attn_chunks):
     assert np.mean(other != layer.compute_buckets(x, training=True, rng=rng)) > 0.3
     moved = np.asarray(layer(x, buckets=other, training=True, rng=rng))
     assert np.abs(moved - np.asarray(layer(x, training=True, rng=rng))).max() > 1e-2
+    with pytest.raises(ValueError, match="`buckets` must have shape"):
+        layer(x, buckets=other[:, :, :1])
