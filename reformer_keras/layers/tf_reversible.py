@@ -207,7 +207,8 @@ def reversible_stack(x1, x2, blocks, block_kwargs, context=None):
 
 def _per_block_stack(x1, x2, context, blocks, block_kwargs):
     """The stack with each block traced inline (inference: LSH hashes with per-layer constants,
-    so blocks differ beyond their weights)."""
+    so blocks differ beyond their weights). Its recompute, too, attends with the forward's
+    buckets."""
 
     def run(layer, inputs, kwargs):
         return tf.cast(layer(*inputs, **kwargs), tf.float32)
@@ -215,8 +216,12 @@ def _per_block_stack(x1, x2, context, blocks, block_kwargs):
     @custom_gradient
     def stack(a, b, *ctx):
         ctx = list(ctx)
+        kwargs = []  # per block, as called: f's with its hash buckets if f hashes
         with record.stop_recording():
             for (f, g), (fk, gk) in zip(blocks, block_kwargs):
+                if getattr(f, "hashes", False):
+                    fk = dict(fk, buckets=f.compute_buckets(b, **fk))
+                kwargs.append((fk, gk))
                 a = a + run(f, [b] + ctx, fk)
                 b = b + run(g, [a], gk)
         y1, y2 = tf.identity(a), tf.identity(b)
@@ -224,7 +229,7 @@ def _per_block_stack(x1, x2, context, blocks, block_kwargs):
         def grad_fn(dy1, dy2, variables=None):
             grads, d_ctx = {}, [tf.zeros_like(c) for c in ctx]
             o1, o2 = y1, y2
-            for (f, g), (fk, gk) in reversed(list(zip(blocks, block_kwargs))):
+            for (f, g), (fk, gk) in reversed(list(zip(blocks, kwargs))):
                 # Block: o1 = i1 + f(i2); o2 = i2 + g(o1). Undo g, then f.
                 g_vars = _values(g.trainable_weights)
                 with tf.GradientTape() as tape:

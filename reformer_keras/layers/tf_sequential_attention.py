@@ -25,9 +25,9 @@ and a block's round groups are ordered by control dependencies: the executor can
 side by side and add their peaks back up, and the graph holds one copy of the group computation
 per round part (unrolling all 8 groups of the peer configuration made the traced graph, and the
 process, 0.26 GiB larger). Per-block results go to TensorArrays (read-modify-write of a
-full-size accumulator with scatter ops cost 8.6 KiB per token more at the peak). A group's
-hashing is recomputed in the backward pass from the same inputs and seed, so it sorts
-identically.
+full-size accumulator with scatter ops cost 8.6 KiB per token more at the peak). The backward
+recomputes a block's projections with the forward's ops on the same x and kernels, so a group
+hashes (or, given `compute_buckets`' buckets, slices them) and sorts identically.
 """
 
 import tensorflow as tf
@@ -159,8 +159,9 @@ def sequential_attention(x, w_qk, w_v, w_o, heads_per_group, rounds_per_group, n
             x32 = tf.cast(x, tf.float32)
 
             def body(block, d_x, d_wqs, d_wvs, d_wos):
-                wq, wv, wo = [tf.cast(w, tf.float32) for w in kernels(block, w_qk, w_v, w_o)]
-                qk_b, v_b = project(x, tf.cast(wq, x.dtype)), project(x, tf.cast(wv, x.dtype))
+                wq, wv, wo = kernels(block, w_qk, w_v, w_o)
+                qk_b, v_b = project(x, wq), project(x, wv)       # the forward's ops exactly
+                wq, wv, wo = (tf.cast(w, tf.float32) for w in (wq, wv, wo))
                 d_o = tf.einsum("bld,hkd->bhlk", d_y, wo)
                 out, d_qk, d_v = block_backward(block, qk_b, v_b, d_o,
                                                 None if outs is None else outs[block],

@@ -117,3 +117,27 @@ def test_block_recompute_attends_with_the_forward_buckets():
     np.testing.assert_allclose(reconstructed_x1(f_t["buckets"]), x1, atol=1e-5)
     other = (f_t["buckets"] + 1) % 4
     assert np.abs(reconstructed_x1(other) - x1).max() > 1e-2
+
+
+def test_inference_stack_recompute_gets_the_forward_buckets(monkeypatch):
+    """Without seeds (training=False) each block runs inline; its LSH branch is called with the
+    forward's buckets in the forward pass and again in the recompute of the backward pass."""
+    calls = []
+    original = PreNormBranch.call
+
+    def spy(self, x, *args, buckets=None, **kwargs):
+        if self.hashes:
+            calls.append(None if buckets is None else np.asarray(buckets))
+        return original(self, x, *args, buckets=buckets, **kwargs)
+
+    seq = _stack(True, 0.0)
+    x = tf.random.stateless_normal((2, L, D), seed=[1, 2])
+    monkeypatch.setattr(PreNormBranch, "call", spy)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(seq(x, training=False))
+    grad = tape.gradient(loss, x)
+    assert grad is not None and len(calls) == 4  # 2 LSH blocks: forward + recompute each
+    assert all(c is not None for c in calls)
+    np.testing.assert_array_equal(calls[0], calls[3])   # block 0: forward, then recompute last
+    np.testing.assert_array_equal(calls[1], calls[2])
