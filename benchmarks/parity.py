@@ -37,6 +37,17 @@ ordered pass), are read once into memory and scored with `model.evaluate` and th
 are also evaluated with more hash rounds (`--eval_hashes`, the models' `num_hashes=` call
 argument); LSH hashing at inference is deterministic.
 
+Mixed layouts: an attention type joined with "+" names a per-layer layout, the list cycled over
+the layers (`ReformerLM(attention_types=[...])`, as in the presets), e.g. `local+lsh` = layers
+local, lsh, local, ... This is how the paper's own text models are built: trax's enwik8 Reformer
+config alternates TimeBin (local) and LSH causal attention layers, and google/reformer-enwik8 /
+HF's crime-and-punishment model use ["local", "lsh", ...]. Such a layout is not LSH in every
+layer; any layout with LSH layers trains with the suite's `num_hashes` and is also evaluated
+with `--eval_hashes`, like the `lsh` rows:
+
+    python -m benchmarks.parity --suites=text --attention_types=full,local+lsh \
+        --data_dir=/tmp/parity/data_dir --output=/tmp/parity/text_mixed.jsonl
+
 Columns: wall time = `train()` (data already prepared; includes model build, XLA compilation
 and checkpoint writing; excludes the optional final sample, timed separately); train loss =
 mean cross-entropy (nats per token) over the last epoch (`--steps_per_epoch` steps); gap =
@@ -61,6 +72,16 @@ from absl import app, flags, logging  # noqa: E402
 
 FLAGS = flags.FLAGS
 ATTENTION_TYPES = ("lsh", "local", "full")
+
+
+def layer_types(attention):
+    """The per-layer attention types of an `--attention_types` name: "lsh" -> ["lsh"];
+    "local+lsh" -> ["local", "lsh"] (cycled over the layers); ValueError for unknown parts."""
+    types = attention.split("+")
+    if not all(t in ATTENTION_TYPES for t in types):
+        raise ValueError(f"unknown attention type {attention!r}: use {ATTENTION_TYPES} or "
+                         "several joined with '+' (e.g. local+lsh)")
+    return types
 
 
 @dataclasses.dataclass
@@ -99,7 +120,8 @@ def define_flags():
     in tests does not claim global absl flag names)."""
     flags.DEFINE_list("suites", ["text", "image"], f"Suites to run, of {sorted(SUITES)}.")
     flags.DEFINE_list("attention_types", list(ATTENTION_TYPES),
-                      "Attention types to train (every layer that type); the gap needs full.")
+                      "Attention types to train (every layer that type, or a layout such as "
+                      "local+lsh: layers alternate local, lsh); the gap needs full.")
     flags.DEFINE_string("data_dir", "data_dir", "TFDS data directory (offline builders).")
     flags.DEFINE_string("work_dir", "/tmp/parity/runs",
                         "Model dirs go to <work_dir>/<suite>_<attention> (deleted first).")
@@ -156,12 +178,13 @@ def model_dir(work_dir, suite, attention, tag=""):
 def train_one(suite, attention, work_dir, data_dir, seed=0, steps_per_epoch=100,
               learning_rate=2e-3, schedule="cosine", warmup_steps=100, jit_compile=True,
               max_minutes=9.0, verbose=2, final_sample=False, tag=""):
-    """Trains `suite` with every layer `attention` from scratch; returns a result dict."""
+    """Trains `suite` from scratch with every layer `attention` (or the layers cycling over a
+    "+"-joined layout such as "local+lsh"); returns a result dict."""
     from reformer_keras.training.loop import TrainConfig, train  # pylint: disable=import-outside-toplevel
     directory = model_dir(work_dir, suite, attention, tag)
     overrides = dict(num_layers=suite.num_layers, d_model=suite.d_model, num_heads=suite.num_heads,
-                     d_ff=suite.d_ff, attention_types=[attention], bucket_size=suite.bucket_size,
-                     num_hashes=suite.num_hashes)
+                     d_ff=suite.d_ff, attention_types=layer_types(attention),
+                     bucket_size=suite.bucket_size, num_hashes=suite.num_hashes)
     if suite.num_buckets is not None:  # backbone arguments the factory passes through
         overrides["num_buckets"] = suite.num_buckets
     if suite.shared_qk:
@@ -246,15 +269,16 @@ def run_suite(suite, attention_types, work_dir, data_dir, eval_hashes=(), num_ev
         print(f"[{suite.name}] training {attention} for {suite.steps} steps", flush=True)
         result = train_one(suite, attention, work_dir, data_dir, tag=tag, **train_kwargs)
         model, checkpoint = load_checkpoint(result["model_dir"])
+        has_lsh = "lsh" in layer_types(attention)
         hashes = [None] + ([int(h) for h in eval_hashes if int(h) != suite.num_hashes]
-                           if attention == "lsh" else [])
+                           if has_lsh else [])
         for n in hashes:
             start = time.perf_counter()
             bits, loss = evaluate_bits(model, info, x, y, suite.batch_size, num_hashes=n)
             row = dict(suite=suite.name, dataset=suite.dataset, task=suite.task,
                        attention=attention, variant=tag or None,
                        jit_compile=train_kwargs.get("jit_compile", True),
-                       eval_hashes=(n or suite.num_hashes) if attention == "lsh" else None,
+                       eval_hashes=(n or suite.num_hashes) if has_lsh else None,
                        **{k: v for k, v in result.items() if k != "model_dir"},
                        checkpoint=checkpoint, eval_bits=bits, eval_loss=loss,
                        eval_seconds=round(time.perf_counter() - start, 1),
@@ -357,9 +381,11 @@ def main(argv):
             raise app.UsageError("--table_only needs --output")
         print(markdown_table(read_rows(FLAGS.output)))
         return
-    bad = [a for a in FLAGS.attention_types if a not in ATTENTION_TYPES]
-    if bad:
-        raise app.UsageError(f"--attention_types: unknown {bad}; known: {ATTENTION_TYPES}")
+    for attention in FLAGS.attention_types:
+        try:
+            layer_types(attention)
+        except ValueError as e:
+            raise app.UsageError(f"--attention_types: {e}") from None
     print("command: " + " ".join(["python -m benchmarks.parity"] + sys.argv[1:]), flush=True)
     rows = []
     for suite in suites_from_flags():

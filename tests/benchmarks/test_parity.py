@@ -1,6 +1,7 @@
 """benchmarks/parity.py end to end at toy size: two attention types trained for 3 steps with the
 trainer's loop, and the reported bits checked against independent computations on the same
 evaluation batches (the library's `evaluate_checkpoint`, `model.evaluate`'s loss, and NumPy)."""
+import dataclasses
 import json
 import math
 import os
@@ -92,6 +93,41 @@ def test_bits_equal_independent_computations(parity_run, data_dir):
             assert row["eval_bits"] == pytest.approx(ref["bits_per_char"], rel=1e-5)
     # more hash rounds at evaluation really changed the LSH model's scores
     assert rows[0]["eval_bits"] != rows[1]["eval_bits"]
+
+
+def test_layer_types():
+    assert parity.layer_types("lsh") == ["lsh"]
+    assert parity.layer_types("local+lsh") == ["local", "lsh"]
+    with pytest.raises(ValueError, match="unknown attention type"):
+        parity.layer_types("local+hash")
+
+
+def test_local_lsh_layout(parity_run, tmp_path, data_dir):
+    """`local+lsh` (the paper's text layout): 2 layers really local then LSH, trained with the
+    suite's hash rounds, evaluated with extra rounds like `lsh`, gap against a reference run."""
+    from reformer_keras.layers import LocalSelfAttention, LSHSelfAttention
+    from reformer_keras.training.loop import load_checkpoint
+    suite = dataclasses.replace(TOY, num_layers=2)
+    output = str(tmp_path / "rows.jsonl")
+    rows = parity.run_suite(suite, ["local+lsh"], str(tmp_path / "runs"), data_dir,
+                            eval_hashes=["2"], num_eval_batches=EVAL_BATCHES, output=output,
+                            reference_rows=parity_run[0], jit_compile=False, warmup_steps=2,
+                            verbose=0)
+    assert [(r["attention"], r["eval_hashes"], r["steps"]) for r in rows] == [
+        ("local+lsh", 1, 3), ("local+lsh", 2, 3)]
+    assert rows[0]["eval_bits"] != rows[1]["eval_bits"]  # the LSH layer uses the extra rounds
+    full = parity_run[0][-1]["eval_bits"]
+    assert rows[1]["gap_pct"] == pytest.approx(100 * (rows[1]["eval_bits"] - full) / full)
+    model, _ = load_checkpoint(rows[0]["checkpoint"])
+    attention = [f.layer for f, _ in model.backbone.stack.blocks]
+    assert [type(a) for a in attention] == [LocalSelfAttention, LSHSelfAttention]
+    assert attention[0].chunk_size == attention[1].bucket_size == suite.bucket_size
+    assert attention[1].num_hashes == suite.num_hashes
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.parity", "--table_only",
+                           f"--output={output}"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "| local+lsh (2 hashes at eval) | 3 |" in proc.stdout
 
 
 def test_bits_per_dim_is_loss_over_ln2():
