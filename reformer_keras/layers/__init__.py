@@ -5,6 +5,7 @@
   FullSelfAttention        the O(L^2) baseline / reference.
   ChunkedFeedForward       position-wise feed-forward, chunk by chunk.
   AxialPositionalEmbedding factorised position embeddings.
+  LayerNorm                LayerNormalization with a lean TensorFlow gradient.
   PreNormBranch            LayerNorm + a layer: a residual branch of a reversible block.
   ReversibleSequence       the reversible residual stack (recompute-from-outputs gradient).
 
@@ -18,6 +19,7 @@ from reformer_keras import runtime as _runtime
 from reformer_keras.layers.axial_positional_embedding import AxialPositionalEmbedding
 from reformer_keras.layers.feed_forward import ChunkedFeedForward
 from reformer_keras.layers.full_attention import FullSelfAttention
+from reformer_keras.layers.layer_norm import LayerNorm
 from reformer_keras.layers.local_attention import LocalSelfAttention
 from reformer_keras.layers.lsh_attention import LSHSelfAttention
 from reformer_keras.layers.pre_norm import PreNormBranch
@@ -27,6 +29,6 @@ if keras.backend.backend() == "tensorflow":
     _runtime.apply_graph_settings()
 
 __all__ = [
-    "AxialPositionalEmbedding", "ChunkedFeedForward", "FullSelfAttention", "LocalSelfAttention",
+    "AxialPositionalEmbedding", "ChunkedFeedForward", "FullSelfAttention", "LayerNorm", "LocalSelfAttention",
     "LSHSelfAttention", "PreNormBranch", "ReversibleSequence",
 ]

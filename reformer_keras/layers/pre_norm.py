@@ -2,6 +2,8 @@
 
 import keras
 
+from reformer_keras.layers.layer_norm import LayerNorm
+
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
 class PreNormBranch(keras.layers.Layer):
@@ -18,7 +20,7 @@ class PreNormBranch(keras.layers.Layer):
             layer = keras.saving.deserialize_keras_object(layer)
         self.layer = layer
         self.epsilon = epsilon
-        self.norm = keras.layers.LayerNormalization(epsilon=epsilon, name="norm")
+        self.norm = LayerNorm(epsilon=epsilon, name="norm")
 
     def build(self, input_shape):
         for sub in (self.norm, self.layer):

@@ -5,8 +5,8 @@ from keras import ops
 
 from reformer_keras import input_checks
 from reformer_keras.layers import (AxialPositionalEmbedding, ChunkedFeedForward,
-                                   FullSelfAttention, LocalSelfAttention, LSHSelfAttention,
-                                   PreNormBranch, ReversibleSequence)
+                                   FullSelfAttention, LayerNorm, LocalSelfAttention,
+                                   LSHSelfAttention, PreNormBranch, ReversibleSequence)
 from reformer_keras.layers.self_attention_base import check_positive_int, check_rate
 
 ATTENTION_TYPES = ("lsh", "local", "full")
@@ -104,7 +104,7 @@ class ReformerBackbone(keras.layers.Layer):
                        name=f"feed_forward_{i}"))
                   for i in range(num_layers)]
         self.stack = ReversibleSequence(blocks, reversible=reversible, seed=seed, name="stack")
-        self.final_norm = keras.layers.LayerNormalization(
+        self.final_norm = LayerNorm(
             epsilon=1e-6, dtype="float32", name="final_norm")
 
     def _seed(self, salt):

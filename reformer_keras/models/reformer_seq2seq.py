@@ -8,6 +8,7 @@ from reformer_keras import input_checks
 from reformer_keras.layers import (ChunkedFeedForward, FullSelfAttention, LocalSelfAttention,
                                    LSHSelfAttention, PreNormBranch)
 from reformer_keras.layers.cross_attention import CrossAttention
+from reformer_keras.layers.layer_norm import LayerNorm
 from reformer_keras.layers.self_attention_base import check_positive_int, check_rate
 from reformer_keras.models.presets import PresetMixin
 from reformer_keras.models.reformer_backbone import ATTENTION_TYPES, ReformerBackbone
@@ -77,7 +78,7 @@ class ReformerDecoder(keras.layers.Layer):
             blocks.append((f, g))
         self.stack = ReversibleDecoderSequence(blocks, reversible=reversible, seed=seed,
                                                name="stack")
-        self.final_norm = keras.layers.LayerNormalization(epsilon=1e-6, dtype="float32",
+        self.final_norm = LayerNorm(epsilon=1e-6, dtype="float32",
                                                           name="final_norm")
 
     def _seed(self, salt):

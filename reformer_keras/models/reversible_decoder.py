@@ -12,6 +12,7 @@ from keras import ops
 
 from reformer_keras.layers import attention_utils as au
 from reformer_keras.layers.cross_attention import CrossAttention
+from reformer_keras.layers.layer_norm import LayerNorm
 from reformer_keras.layers.reversible import ReversibleSequence
 
 
@@ -35,8 +36,8 @@ class DecoderAttentionBranch(keras.layers.Layer):
         self.cross_attention = des(cross_attention) if isinstance(cross_attention, dict) \
             else cross_attention
         self.epsilon = epsilon
-        self.self_norm = keras.layers.LayerNormalization(epsilon=epsilon, name="self_norm")
-        self.cross_norm = keras.layers.LayerNormalization(epsilon=epsilon, name="cross_norm")
+        self.self_norm = LayerNorm(epsilon=epsilon, name="self_norm")
+        self.cross_norm = LayerNorm(epsilon=epsilon, name="cross_norm")
 
     def build(self, x_shape, context_shape=None):
         for sub in (self.self_norm, self.self_attention, self.cross_norm):
