@@ -6,10 +6,11 @@ and its gradient taken on the spot. Activation memory is then that of one block,
 depth. This module holds the `tf.custom_gradient` that does it; `reversible.py` is the Keras layer.
 
 Depth-independent graphs: in training, blocks of the same structure (same configs up to names and
-seeds) share one traced forward and one traced backward function (`_BlockProgram`), called once
-per block with that block's weights through `Layer.stateless_call` and never inlined. A 12-layer
-model then traces and holds two small functions instead of 12 copies of every op, which is what
-otherwise makes process memory (and trace time) grow with depth.
+seeds) share one traced program (`_BlockProgram`: a forward and a backward function for each
+half of the block), called once per block with that block's weights through
+`Layer.stateless_call` and never inlined. A 12-layer model then traces and holds four small
+functions instead of 12 copies of every op, which is what otherwise makes process memory (and
+trace time) grow with depth.
 
 Traps this code avoids (each one measured):
 - graph-mode `tf.custom_gradient` rejects keyword arguments: the decorated function takes tensors
@@ -85,10 +86,9 @@ class _BlockProgram:
         self.f, self.g = f, g
         self.f_static, self.g_static = f_static, g_static
         attrs = {"_noinline": True}
-        self.forward = tf.function(self._forward, autograph=False,
-                                   experimental_attributes=attrs)
-        self.backward = tf.function(self._backward, autograph=False,
-                                    experimental_attributes=attrs)
+        program = lambda fn: tf.function(fn, autograph=False, experimental_attributes=attrs)
+        self.forward_f, self.forward_g = program(self._forward_f), program(self._forward_g)
+        self.backward_g, self.backward_f = program(self._backward_g), program(self._backward_f)
 
     @staticmethod
     def _run(layer, weights, inputs, tensor_kwargs, static_kwargs):
@@ -108,32 +108,56 @@ class _BlockProgram:
     def _g(self, g_w, x, g_t):
         return self._run(self.g, g_w, [x], g_t, self.g_static)
 
-    def _forward(self, x1, x2, ctx, f_w, g_w, f_t, g_t):
-        """Returns (y1, y2, f_t for the backward pass: with f's hash buckets if f hashes)."""
+    # Each half of a block is its own function call: a call's inputs stay allocated until it
+    # returns, so one call per block would hold x1 through g's forward and y2 and the old dy1
+    # through f's recompute and backward (two activations more at the step's peak).
+
+    def _forward_f(self, x1, x2, ctx, f_w, f_t):
+        """Returns (y1 = x1 + f(x2), f_t for the backward pass: with f's hash buckets if f
+        hashes)."""
         if getattr(self.f, "hashes", False):
             f_t = dict(f_t, buckets=self._buckets(f_w, x2, f_t))
-        y1 = x1 + self._f(f_w, x2, ctx, f_t)
-        return y1, x2 + self._g(g_w, y1, g_t), f_t
+        return x1 + self._f(f_w, x2, ctx, f_t), f_t
 
-    def _backward(self, y1, y2, dy1, dy2, ctx, f_w, g_w, f_t, g_t):
-        """Returns (x1, x2, dx1, dx2, d context list, f trainable grads, g trainable grads).
-        `f_t` is the one `_forward` returned: the recompute of f attends with the forward's
-        hash buckets, whatever rounding did to the reconstructed x2."""
+    def _forward_g(self, y1, x2, g_w, g_t):
+        """Returns y2 = x2 + g(y1)."""
+        return x2 + self._g(g_w, y1, g_t)
+
+    def forward(self, x1, x2, ctx, f_w, g_w, f_t, g_t):
+        """Returns (y1, y2, f_t for `backward`)."""
+        y1, f_t = self.forward_f(x1, x2, ctx, f_w, f_t)
+        return y1, self.forward_g(y1, x2, g_w, g_t), f_t
+
+    def _backward_g(self, y1, y2, dy1, dy2, g_w, g_t):
+        """Undoes g: returns (x2, dy1 + d(g . y1), g's trainable grads)."""
         with tf.GradientTape() as tape:
             tape.watch([y1] + g_w[0])
             g_out = self._g(g_w, y1, g_t)
         d_y1, *d_g = tape.gradient(g_out, [y1] + g_w[0], output_gradients=dy2)
-        x2 = y2 - g_out
-        dy1 = dy1 + d_y1
+        return y2 - g_out, dy1 + d_y1, _dense(d_g, g_w[0])
+
+    def _backward_f(self, y1, x2, dy1, dy2, ctx, f_w, f_t):
+        """Undoes f: returns (x1, dx2, d context list, f's trainable grads)."""
         with tf.GradientTape() as tape:
             tape.watch([x2] + ctx + f_w[0])
             f_out = self._f(f_w, x2, ctx, f_t)
         d_x2, *d_rest = tape.gradient(f_out, [x2] + ctx + f_w[0], output_gradients=dy1)
         d_ctx, d_f = d_rest[:len(ctx)], d_rest[len(ctx):]
-        dense = lambda grads, ws: [tf.zeros_like(w) if d is None else tf.convert_to_tensor(d)
-                                   for d, w in zip(grads, ws)]
-        return (y1 - f_out, x2, dy1, dy2 + d_x2, dense(d_ctx, ctx), dense(d_f, f_w[0]),
-                dense(d_g, g_w[0]))
+        return y1 - f_out, dy2 + d_x2, _dense(d_ctx, ctx), _dense(d_f, f_w[0])
+
+    def backward(self, y1, y2, dy1, dy2, ctx, f_w, g_w, f_t, g_t):
+        """Returns (x1, x2, dx1, dx2, d context list, f trainable grads, g trainable grads).
+        `f_t` is the one `forward` returned: the recompute of f attends with the forward's
+        hash buckets, whatever rounding did to the reconstructed x2."""
+        x2, dy1, d_g = self.backward_g(y1, y2, dy1, dy2, g_w, g_t)
+        x1, dx2, d_ctx, d_f = self.backward_f(y1, x2, dy1, dy2, ctx, f_w, f_t)
+        return x1, x2, dy1, dx2, d_ctx, d_f, d_g
+
+
+def _dense(grads, like):
+    """Gradients as tensors, zeros for the None ones (function outputs must be tensors)."""
+    return [tf.zeros_like(w) if d is None else tf.convert_to_tensor(d)
+            for d, w in zip(grads, like)]
 
 
 def _program(f, g, f_kwargs, g_kwargs, cache):
