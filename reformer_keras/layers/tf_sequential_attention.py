@@ -155,12 +155,15 @@ def sequential_attention(x, w_qk, w_v, w_o, heads_per_group, rounds_per_group, n
             lses = lses.stack()                                   # (nb, parts, B, hb, Lp)
 
         def grad(d_y):
-            d_y = tf.cast(d_y, tf.float32)
-            x32 = tf.cast(x, tf.float32)
+            # Not before the forward loop is done: the graph runs lowered loops, so the
+            # backward's first block could start beside the forward's blocks (a recompute under
+            # a tape, whose output is needed only later) and add both working sets up.
+            d_y, x_ = _after([y, lses], [tf.cast(d_y, tf.float32), x])
+            x32 = tf.cast(x_, tf.float32)
 
             def body(block, d_x, d_wqs, d_wvs, d_wos):
                 wq, wv, wo = kernels(block, w_qk, w_v, w_o)
-                qk_b, v_b = project(x, wq), project(x, wv)       # the forward's ops exactly
+                qk_b, v_b = project(x_, wq), project(x_, wv)     # the forward's ops exactly
                 wq, wv, wo = (tf.cast(w, tf.float32) for w in (wq, wv, wo))
                 d_o = tf.einsum("bld,hkd->bhlk", d_y, wo)
                 out, d_qk, d_v = block_backward(block, qk_b, v_b, d_o,
