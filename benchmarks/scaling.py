@@ -67,6 +67,13 @@ flags.DEFINE_boolean("ff_chunked_backward", False, "Ours: the feed-forward's bac
                      "chunk by chunk too (ChunkedFeedForward(chunked_backward=True)).")
 flags.DEFINE_boolean("malloc_tuned", False, "Children (ours and peers) run with "
                      "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736.")
+flags.DEFINE_enum("allocator", "bfc", ["bfc", "malloc"], "Ours: TensorFlow's host allocator. "
+                  "bfc: the library default (TF_CPU_ALLOCATOR_USE_BFC=true: fast, but it keeps "
+                  "every page it ever touched, so the process peak is above the live tensors' "
+                  "peak). malloc: TF_CPU_ALLOCATOR_USE_BFC=false with glibc's mmap threshold "
+                  "fixed at 4 MiB (MALLOC_MMAP_THRESHOLD_=4194304): freed big tensors go back "
+                  "to the OS, so the process peak follows the live tensors (page faults cost "
+                  "time). Peers are not affected.")
 flags.DEFINE_integer("steps", 2, "Minimum timed steps.")
 flags.DEFINE_integer("max_steps", 5, "Maximum timed steps.")
 flags.DEFINE_float("min_time_s", 5.0, "Keep stepping until this many seconds are timed.")
@@ -120,7 +127,8 @@ def measure_child():
                attention=FLAGS.c_attention, reversible=FLAGS.c_reversible, jit_compile=jit,
                attn_chunks=FLAGS.attn_chunks, query_chunk_len=FLAGS.query_chunk_len,
                ff_chunked_backward=FLAGS.ff_chunked_backward, batch=1, versions=dict(tensorflow=tf.__version__, keras=keras.__version__),
-               env={k: v for k, v in os.environ.items() if k.startswith("MALLOC_")})
+               env={k: v for k, v in os.environ.items()
+                    if k.startswith("MALLOC_") or k == "TF_CPU_ALLOCATOR_USE_BFC"})
 
     def emit(status, **extra):
         rec.update(extra, status=status, peak_rss_gib=round(common.peak_rss_gib(), 3))
@@ -264,11 +272,13 @@ def _write(row):
 def run_all():
     run_id = time.strftime("%Y%m%d-%H%M%S")
     env = dict(scaling_run.MALLOC_TUNED) if FLAGS.malloc_tuned else {}
-    setting = dict(run_id=run_id, malloc_tuned=FLAGS.malloc_tuned)
+    ours_env = dict(env, **(scaling_run.MALLOC_ALLOCATOR if FLAGS.allocator == "malloc" else {}))
+    setting = dict(run_id=run_id, malloc_tuned=FLAGS.malloc_tuned, allocator=FLAGS.allocator)
     grid = build_grid()
     if not FLAGS.mem_limit_gib:
         FLAGS.mem_limit_gib = round(min(20.0, 0.9 * (scaling_run.available_gib() or 20.0)), 1)
     print(f"run {run_id}: {len(grid)} configurations, malloc_tuned={FLAGS.malloc_tuned}, "
+          f"allocator={FLAGS.allocator}, "
           f"jit_compile={FLAGS.jit_compile}, limits {FLAGS.mem_limit_gib} GiB / "
           f"{FLAGS.time_budget_s:.0f} s per configuration", flush=True)
     matmul = scaling_run.run_guarded(
@@ -297,7 +307,8 @@ def run_all():
                        f"{step:.0f} s) > --time_budget_s {FLAGS.time_budget_s:.0f}")
         else:
             single = step is not None and step > FLAGS.long_step_s
-            result = scaling_run.run_guarded(_command(cfg, single), env=env,
+            result = scaling_run.run_guarded(_command(cfg, single),
+                                             env=ours_env if cfg["impl"] == "ours" else env,
                                              timeout_s=FLAGS.time_budget_s,
                                              mem_limit_gib=FLAGS.mem_limit_gib)
             result.pop("jit_compile", None)
