@@ -82,6 +82,10 @@ flags.DEFINE_float("time_budget_s", 1800.0, "Per configuration: skip when predic
                    "kill (status timeout) when running longer.")
 flags.DEFINE_float("mem_limit_gib", 0.0, "Skip when the predicted peak RSS is larger; kill "
                    "a child whose RSS passes it. 0: min(20, 0.9 x MemAvailable at the start).")
+flags.DEFINE_boolean("skip_predicted_memory", True, "Skip a configuration whose predicted peak "
+                     "exceeds --mem_limit_gib (false: run it; the limit still kills a child "
+                     "whose RSS passes it). The prediction is linear in length from the series' "
+                     "longest measured run and overestimates when the process floor is large.")
 flags.DEFINE_string("peer_python", "/tmp/peers/venv/bin/python",
                     "Python of the peer virtualenv; peers are skipped when it does not exist.")
 flags.DEFINE_list("peers", ["reformer_pytorch", "hf"], "Peer implementations.")
@@ -299,7 +303,7 @@ def run_all():
                    predicted_step_s=None if step is None else round(step, 2))
         if why:
             row.update(status="skipped_after_failure", reason=why)
-        elif mem is not None and mem > FLAGS.mem_limit_gib:
+        elif FLAGS.skip_predicted_memory and mem is not None and mem > FLAGS.mem_limit_gib:
             row.update(status="skipped_memory", reason=f"predicted peak {mem:.1f} GiB > "
                        f"--mem_limit_gib {FLAGS.mem_limit_gib}")
         elif wall is not None and wall > FLAGS.time_budget_s:
