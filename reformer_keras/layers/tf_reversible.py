@@ -73,10 +73,11 @@ def _split_kwargs(kwargs):
 
 
 class _BlockProgram:
-    """Forward and backward of one reversible block structure, each traced once.
+    """Forward and backward of one reversible block structure: four functions (forward and
+    backward of each half block), each traced once.
 
     Called with a block's weights, tensor kwargs (seed, masks) and inputs; every block whose
-    (f, g) have this structure reuses the same two functions. Static kwargs (training,
+    (f, g) have this structure reuses the same four functions. Static kwargs (training,
     num_hashes) and the names of the tensor kwargs are part of the program's key. With a context
     (the encoder output of a decoder), f is called as f(x, context, ...) and the backward also
     returns d(context).
