@@ -67,13 +67,6 @@ flags.DEFINE_boolean("ff_chunked_backward", False, "Ours: the feed-forward's bac
                      "chunk by chunk too (ChunkedFeedForward(chunked_backward=True)).")
 flags.DEFINE_boolean("malloc_tuned", False, "Children (ours and peers) run with "
                      "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736.")
-flags.DEFINE_enum("allocator", "bfc", ["bfc", "malloc"], "Ours: TensorFlow's host allocator. "
-                  "bfc: the library default (TF_CPU_ALLOCATOR_USE_BFC=true: fast, but it keeps "
-                  "every page it ever touched, so the process peak is above the live tensors' "
-                  "peak). malloc: TF_CPU_ALLOCATOR_USE_BFC=false with glibc's mmap threshold "
-                  "fixed at 4 MiB (MALLOC_MMAP_THRESHOLD_=4194304): freed big tensors go back "
-                  "to the OS, so the process peak follows the live tensors (page faults cost "
-                  "time). Peers are not affected.")
 flags.DEFINE_integer("steps", 2, "Minimum timed steps.")
 flags.DEFINE_integer("max_steps", 5, "Maximum timed steps.")
 flags.DEFINE_float("min_time_s", 5.0, "Keep stepping until this many seconds are timed.")
@@ -276,13 +269,11 @@ def _write(row):
 def run_all():
     run_id = time.strftime("%Y%m%d-%H%M%S")
     env = dict(scaling_run.MALLOC_TUNED) if FLAGS.malloc_tuned else {}
-    ours_env = dict(env, **(scaling_run.MALLOC_ALLOCATOR if FLAGS.allocator == "malloc" else {}))
-    setting = dict(run_id=run_id, malloc_tuned=FLAGS.malloc_tuned, allocator=FLAGS.allocator)
+    setting = dict(run_id=run_id, malloc_tuned=FLAGS.malloc_tuned)
     grid = build_grid()
     if not FLAGS.mem_limit_gib:
         FLAGS.mem_limit_gib = round(min(20.0, 0.9 * (scaling_run.available_gib() or 20.0)), 1)
     print(f"run {run_id}: {len(grid)} configurations, malloc_tuned={FLAGS.malloc_tuned}, "
-          f"allocator={FLAGS.allocator}, "
           f"jit_compile={FLAGS.jit_compile}, limits {FLAGS.mem_limit_gib} GiB / "
           f"{FLAGS.time_budget_s:.0f} s per configuration", flush=True)
     matmul = scaling_run.run_guarded(
@@ -311,8 +302,7 @@ def run_all():
                        f"{step:.0f} s) > --time_budget_s {FLAGS.time_budget_s:.0f}")
         else:
             single = step is not None and step > FLAGS.long_step_s
-            result = scaling_run.run_guarded(_command(cfg, single),
-                                             env=ours_env if cfg["impl"] == "ours" else env,
+            result = scaling_run.run_guarded(_command(cfg, single), env=env,
                                              timeout_s=FLAGS.time_budget_s,
                                              mem_limit_gib=FLAGS.mem_limit_gib)
             result.pop("jit_compile", None)

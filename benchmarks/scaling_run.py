@@ -19,7 +19,6 @@ from benchmarks.common import PEER_CONFIG
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MALLOC_TUNED = dict(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_="68719476736")
-MALLOC_ALLOCATOR = dict(TF_CPU_ALLOCATOR_USE_BFC="false", MALLOC_MMAP_THRESHOLD_="4194304")
 STARTUP_S = 25.0  # interpreter + TensorFlow import + model build + tracing, roughly
 GIB = 2.0**30
 

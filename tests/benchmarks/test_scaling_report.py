@@ -139,19 +139,3 @@ def test_dry_run_lists_the_star_grid():
     lengths = [int(l.split("seq_len=")[1].split()[0]) for l in lines if "seq_len=" in l]
     assert lengths == sorted(lengths)
 
-
-def test_malloc_allocator_reaches_our_child(tmp_path):
-    """--allocator=malloc: our child runs with TensorFlow's plain allocator and a fixed mmap
-    threshold (its row records the environment it saw), and the run's rows say so."""
-    rows_file = tmp_path / "rows.jsonl"
-    subprocess.run([sys.executable, "-m", "benchmarks.scaling", "--lengths=256", "--depths=2",
-                    "--main_depth=2", "--depth_len=256", "--attention=lsh", "--modes=train",
-                    "--reversible=true", "--peers=", "--allocator=malloc", "--plots_dir=",
-                    "--steps=1", "--max_steps=1", "--min_time_s=0", f"--output={rows_file}"],
-                   cwd=REPO, capture_output=True, text=True, timeout=600, check=True)
-    rows = [json.loads(l) for l in rows_file.read_text().splitlines()]
-    step = [r for r in rows if r.get("kind") == "step"]
-    assert len(step) == 1 and step[0]["status"] == "ok", step
-    assert step[0]["env"] == {"TF_CPU_ALLOCATOR_USE_BFC": "false",
-                              "MALLOC_MMAP_THRESHOLD_": "4194304"}
-    assert all(r["allocator"] == "malloc" for r in rows)
