@@ -105,7 +105,8 @@ def table(alive, tokens, top=25):
 
 def profile_step(length, layers, overrides, slices=0):
     """Traces one training step, profiles the next. Returns dict(alive, top, per_slice,
-    tf_peak): bytes."""
+    held_before, tf_peak): bytes; held_before = what the allocator held before the profiled
+    step (weights, optimizer slots, anything else the process keeps)."""
     import numpy as np  # pylint: disable=import-outside-toplevel
     import reformer_keras  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
@@ -116,12 +117,13 @@ def profile_step(length, layers, overrides, slices=0):
     data = np.random.default_rng(1).integers(0, 256, size=(1, length + 1), dtype="int32")
     logdir = tempfile.mkdtemp(prefix="step_memory_")
     tf.config.experimental.reset_memory_stats("CPU:0")
+    held = tf.config.experimental.get_memory_info("CPU:0")["current"]  # weights, slots, ...
     tf.profiler.experimental.start(
         logdir, options=tf.profiler.experimental.ProfilerOptions(host_tracer_level=2))
     model.train_on_batch(data[:, :-1], data[:, 1:])
     tf.profiler.experimental.stop()
     alive, top, per_slice = account(_events(logdir), slices)
-    return dict(alive=alive, top=top, per_slice=per_slice,
+    return dict(alive=alive, top=top, per_slice=per_slice, held_before=held,
                 tf_peak=tf.config.experimental.get_memory_info("CPU:0")["peak"])
 
 
@@ -133,7 +135,8 @@ def main(argv):
     print(f"{FLAGS.layers} layer(s), {n:,} tokens, {overrides}")
     print(f"alive at the highest use: {result['top'] / 2**20:,.1f} MiB = "
           f"{result['top'] / 1024 / n:.2f} KiB/token (TensorFlow's allocator peak of the step: "
-          f"{result['tf_peak'] / 1024 / n:.2f} KiB/token, weights and slots included)\n")
+          f"{result['tf_peak'] / 1024 / n:.2f} KiB/token, of which "
+          f"{result['held_before'] / 1024 / n:.2f} held before it: weights, slots)\n")
     print("| KiB/token (chunk) | requested | count | allocated at | op | shape |")
     print("|---:|---:|---:|---:|---|---|")
     for chunk, requested, count, when, op, shape in table(result["alive"], n, FLAGS.top):

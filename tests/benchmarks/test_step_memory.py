@@ -11,9 +11,12 @@ from benchmarks import step_memory
 def test_account_matches_the_allocators_peak():
     length = 2048
     result = step_memory.profile_step(length, 1, dict(attn_chunks=8, ff_chunked_backward=True))
-    # The allocator's peak also counts weights and Adam's slots (allocated before the profiled
-    # step, so not in the account): ~7.6 MiB for this model.
-    assert 0.6 * result["tf_peak"] < result["top"] <= result["tf_peak"], result
+    # The allocator's peak also counts what it held before the profiled step (weights, Adam's
+    # slots and, in a test worker, whatever earlier tests left): not in the account. Measured:
+    # the account 1.8 % above the allocator's step peak (tensors held before it freed during it).
+    step_peak = result["tf_peak"] - result["held_before"]
+    assert 0.9 * step_peak <= result["top"] <= 1.05 * step_peak, (
+        result["top"], step_peak, result["held_before"])
     rows = step_memory.table(result["alive"], length)
     assert abs(sum(r[0] for r in step_memory.table(result["alive"], length, top=10**6))
                - result["top"] / 1024 / length) < 1e-6
