@@ -6,7 +6,7 @@
     python -m benchmarks.duplication_task --quick              # tiny smoke run (~1 min)
 
 Sequences `0 w 0 w` (TFDS `duplication`, |w| = 127 symbols out of 127, length 256; the paper
-used length 1024). A one-layer causal Reformer LM (d_model 256, 4 heads, d_ff 512, shared QK,
+used length 1024). A one-layer causal Reformer LM (d_model 128, 4 heads, d_ff 256, shared QK,
 bucket 32) is trained with full attention and with LSH attention of 1, 2 and 4 hash rounds; the
 loss is taken on the second copy only. Each trained model is then evaluated with full
 attention and with LSH of 8, 4, 2 and 1 rounds (same weights: LSH and full shared-QK attention
@@ -18,7 +18,9 @@ evaluated with a single LSH round.
 One layer can solve the task only through positions: the query at 128 + i (holding w_i) must
 find the key at i + 1 (holding w_{i+1}); shared-QK attention with learned positions can match
 the two (period-127 position vectors). Each training setting runs in its own process when
-several are asked for, so rows can be produced in parallel (`--threads`).
+several are asked for, so rows can be produced in parallel (`--threads`). Each JSON line records
+its bucket size and d_model; `--table_only` keeps rows of different sizes apart (lines written
+before these keys existed are bucket 32, d_model 128).
 """
 
 import json
@@ -167,10 +169,16 @@ def print_table(rows):
         f"eval {e.replace('lsh', 'LSH-') if e != 'full' else 'full'}" for e in evals) + " |")
     print("|---|---:|---|---:|" + "---:|" * len(evals))
     order = {s: i for i, s in enumerate(SETTINGS)}
-    for r in sorted(rows, key=lambda r: order.get(r["train"], 99)):
+    mixed = [n for n in ("bucket_size", "d_model") if len({_size(r, n) for r in rows}) > 1]
+    for r in sorted(rows, key=lambda r: (_size(r, "bucket_size"), _size(r, "d_model"),
+                                         order.get(r["train"], 99))):
         name = "full attention" if r["train"] == "full" else r["train"].replace("lsh", "LSH-")
         if r.get("seed", 0):
             name += f" (seed {r['seed']})"
+        if "bucket_size" in mixed:  # a table of several bucket sizes names each row's
+            name += f" (bucket {_size(r, 'bucket_size')})"
+        if "d_model" in mixed:
+            name += f" (d_model {_size(r, 'd_model')})"
         cells = [f"{100 * r['accuracy'][e]:.1f} %" if e in r["accuracy"] else "-"
                  for e in evals]
         schedule = r.get("schedule", "cosine")  # rows written before --schedule existed
@@ -179,17 +187,33 @@ def print_table(rows):
               + " |", flush=True)
 
 
-def _read_rows():
-    if not os.path.exists(FLAGS.output):
+# Rows written before a row recorded its model sizes used these (session 3's defaults).
+OLD_ROW_DEFAULTS = {"bucket_size": 32, "d_model": 128}
+
+
+def _size(row, name):
+    return row.get(name, OLD_ROW_DEFAULTS[name])
+
+
+def read_rows(path, config):
+    """The rows of `config` in the JSON lines at `path`; the newest row of a setting wins, where
+    a setting is (training attention, steps, schedule, seed, bucket size, d_model): rows of
+    different bucket sizes or widths are kept apart."""
+    if not os.path.exists(path):
         return []
     rows = {}
-    with open(FLAGS.output) as f:
+    with open(path) as f:
         for line in f:
             row = json.loads(line)
-            if row.get("config") == FLAGS.config:  # the newest row of a setting wins
-                key = (row["train"], row["steps"], row.get("schedule"), row.get("seed", 0))
+            if row.get("config") == config:
+                key = (row["train"], row["steps"], row.get("schedule"), row.get("seed", 0),
+                       _size(row, "bucket_size"), _size(row, "d_model"))
                 rows[key] = row
     return list(rows.values())
+
+
+def _read_rows():
+    return read_rows(FLAGS.output, FLAGS.config)
 
 
 def main(argv):
@@ -215,6 +239,7 @@ def main(argv):
         path, wall, loss = train_one(setting)
         row = dict(config=FLAGS.config, train=setting, steps=FLAGS.steps,
                    schedule=FLAGS.schedule, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
+                   bucket_size=FLAGS.bucket_size, d_model=FLAGS.d_model,
                    wall_s=round(wall, 1), final_loss=loss,
                    accuracy=evaluate(path, setting), model=path)
         print(json.dumps(row), flush=True)

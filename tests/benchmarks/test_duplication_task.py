@@ -52,4 +52,34 @@ def test_quick_cli_writes_rows_and_table(tmp_path):
     for row in rows:
         assert set(row["accuracy"]) == set(dup.EVALS)
         assert all(0.0 <= a <= 1.0 for a in row["accuracy"].values())
+        assert (row["bucket_size"], row["d_model"]) == (8, 64)   # --quick's sizes
     assert "| LSH-2 | 4 |" in proc.stdout
+
+
+def test_rows_of_different_bucket_sizes_are_kept_apart(tmp_path, capsys):
+    """Rows record their bucket size and width; reading keeps a bucket-16 row apart from the
+    bucket-32 row of the same setting (an old row without the keys counts as bucket 32, d_model
+    128, and a newer explicit bucket-32 row replaces it), and a table that mixes bucket sizes
+    names each row's."""
+    def row(acc, **sizes):
+        return dict(config="w127_v128", train="full", steps=2500, schedule="constant", seed=0,
+                    batch_size=16, wall_s=600.0, final_loss=0.0,
+                    accuracy={"full": 1.0, "lsh1": acc}, **sizes)
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [
+        row(0.972),                                   # written before rows had the keys
+        row(0.55, bucket_size=16, d_model=128),
+        row(0.5, bucket_size=16, d_model=64),
+        row(0.973, bucket_size=32, d_model=128),      # same setting as the first: replaces it
+        dict(row(0.1, bucket_size=16, d_model=128), config="w511_v128"),
+    ]) + "\n")
+    rows = dup.read_rows(str(path), "w127_v128")
+    assert sorted((r.get("bucket_size"), r.get("d_model"), r["accuracy"]["lsh1"])
+                  for r in rows) == [(16, 64, 0.5), (16, 128, 0.55), (32, 128, 0.973)]
+    dup.print_table(rows)
+    out = capsys.readouterr().out
+    assert "| full attention (bucket 16) (d_model 128) | 2500 |" in out
+    assert "| full attention (bucket 32) (d_model 128) | 2500 |" in out
+    assert "55.0 %" in out and "97.3 %" in out
+    dup.print_table([r for r in rows if r.get("bucket_size") == 16 and r["d_model"] == 128])
+    assert "| full attention | 2500 |" in capsys.readouterr().out   # one size: plain names
