@@ -245,7 +245,8 @@ def attention_backward(q, k, v, out, lse, d_out, d_lse, masks, bias=None, drop=N
 
 
 def fused_attention(q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, bias=None,
-                    dropout_rate=0.0, seed=None, salt=0, segment_axis=None, segment=None):
+                    dropout_rate=0.0, seed=None, salt=0, segment_axis=None, segment=None,
+                    window=None):
     """Masked softmax attention whose backward pass recomputes the scores.
 
     Same result as `attention_logits` -> `mask_logits` (+ `bias`) -> `softmax_attend`, but the
@@ -266,14 +267,25 @@ def fused_attention(q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, bias=None
         attention), one piece after another in both passes (`tf_segmented_attention`): the
         (..., Lq, Lk) temporaries then exist for one piece at a time. Dropout masks are drawn
         per piece.
+      window: None, or dict(before, after, axis) for chunked attention: k, v (..., nc, C, dh),
+        k_pos, k_valid (..., nc, C) are per chunk (chunk axis `axis`, the one of q) and each
+        chunk of queries sees `look_adjacent(..., before, after)` of them (keys beyond the ends
+        invalid). Segmented, the windows are built piece by piece (none for the whole length).
     Returns:
       out (..., Lq, dh) in v's dtype and lse (..., Lq) float32.
     """
     if segment is not None and keras.backend.backend() == "tensorflow":
         from reformer_keras.layers import tf_segmented_attention  # pylint: disable=import-outside-toplevel
+        if window is not None and window["axis"] != segment_axis:
+            raise ValueError(f"window axis {window['axis']} must be the segment axis "
+                             f"{segment_axis}")
         return tf_segmented_attention.segmented_attention(
             q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, segment_axis, segment, bias,
-            dropout_rate, seed, salt)
+            dropout_rate, seed, salt,
+            window=None if window is None else (window["before"], window["after"]))
+    if window is not None:
+        k, v, k_pos = (look_adjacent(t, **window) for t in (k, v, k_pos))
+        k_valid = look_adjacent(k_valid, **window, fill=False)
     masks = attention_masks(q_pos, k_pos, k_valid, causal, shared_qk)
 
     def drop(x):

@@ -329,11 +329,9 @@ class LSHSelfAttention(SelfAttentionBase):
         if not self.allow_duplicate_attention:
             bias = -ops.log(self._duplicate_counts(undo, flat_perm, window))
         out, lse = au.fused_attention(  # scores (B, h, n, nc, C, W*C), recomputed in backward
-            s_qk, au.look_adjacent(au.unit_keys(s_qk), **window),
-            au.look_adjacent(s_v, **window), q_pos, au.look_adjacent(q_pos, **window),
-            au.look_adjacent(s_valid, **window, fill=False), self.causal, True, bias=bias,
+            s_qk, au.unit_keys(s_qk), s_v, q_pos, q_pos, s_valid, self.causal, True, bias=bias,
             dropout_rate=self._attention_dropout_rate(training), seed=seed, salt=13 + group,
-            segment_axis=3,
+            segment_axis=3, window=window,
             segment=None if self.query_chunk_len is None else self.query_chunk_len // c)
 
         # Back to token order, then combine the rounds by their log-normalisers.
