@@ -13,8 +13,10 @@ their gradients: six full-width tensors in the backward pass) never exist at onc
 - forward: group g gives out_g (B, h, Lp, dh) and its log-normaliser lse_g (B, h, Lp); groups of
   the same heads (different rounds) are merged online, out = sum_g w_g out_g with
   w = softmax_g(lse_g), which is exactly how one call combines its rounds; the block adds
-  out @ w_o[block] to y. Kept for the backward pass: x, the groups' lse and, when a head's
-  rounds are split over several groups, the merged `out` (the merge's derivative needs it).
+  out @ w_o[block] to y. Kept for the backward pass: x and the groups' lse. (When a head's
+  rounds are split over several groups, the merge's derivative needs <d_out, out> of the merged
+  output: by default the backward recomputes the groups' outputs for it, one more forward per
+  group, rather than keep `out`, (B, H, Lp, dh), from the forward pass: `keep_merged`.)
 - backward: per head block, recompute the projections, then for each group recompute
   (out_g, lse_g) under a tape and pull back d out_g = w_g d_out and
   d lse_g = w_g <d_out, out_g - out> (the derivative of the weighted sum through the softmax
@@ -59,7 +61,7 @@ def _stack_blocks(blocks, axis):
 
 
 def sequential_attention(x, w_qk, w_v, w_o, heads_per_group, rounds_per_group, num_hashes,
-                         attend_group):
+                         attend_group, keep_merged=False):
     """Projections, attention over equal groups of heads and rounds, output projection; one
     group at a time in both passes, with recompute.
 
@@ -77,6 +79,10 @@ def sequential_attention(x, w_qk, w_v, w_o, heads_per_group, rounds_per_group, n
       attend_group: fn(qk_g, v_g, h0, r0, g) -> (out (B, h, Lp, dh) float32, lse (B, h, Lp)
         float32), the group's rounds combined; h0, r0, g are int32 scalar tensors. Must be
         deterministic given its inputs (it runs again in the backward pass) and use no variables.
+      keep_merged: with a head's rounds split over several groups, keep the merged per-head
+        output (B, H, Lp, dh) from the forward to the backward pass for the merge's derivative
+        (True), or recompute the groups' outputs once more in the backward pass instead (False,
+        the default: one more forward of each group, 4 * H * dh bytes per token less).
     Returns:
       (B, Lp, D) float32: sum over heads of attention(x w_qk, x w_v) w_o, the same as attending
       with all rounds of every head at once.
@@ -109,9 +115,27 @@ def sequential_attention(x, w_qk, w_v, w_o, heads_per_group, rounds_per_group, n
         out = tf.add_n([o * w[..., None] for (o, _), w in zip(results, tf.unstack(weights))])
         return out, results
 
+    def merged_row(block, qk_b, v_b, d_o, weights):
+        """<d_o, out> (B, hb, Lp) of the block's merged output, its round parts recomputed one
+        after another (forward only) instead of keeping `out` from the forward pass."""
+        row, last = None, []
+        for p in range(parts):
+            qk_p, v_p = _after(last, [qk_b, v_b])
+            out_p, _ = attend_group(qk_p, v_p, block * hb, p * rounds_per_group,
+                                    block * parts + p)
+            term = weights[p] * tf.reduce_sum(d_o * out_p, axis=-1)
+            row = term if row is None else row + term
+            last = [row]
+        return row
+
     def block_backward(block, qk_b, v_b, d_o, out, lses):
-        """Gradients of one head block's attention: (out, d_qk, d_v), out (B, hb, Lp, dh)
-        float32 recomputed (one round part) or the forward's (`out`, several parts)."""
+        """Gradients of one head block's attention: (d_w_o-ready output, d_qk, d_v).
+
+        One round part: out (B, hb, Lp, dh) float32 recomputed under the tape. Several: the
+        merge's derivative needs <d_o, out> of the merged output; `out` is the forward's, or
+        None (`keep_merged`=False): then that row is recomputed first (`merged_row`) and the
+        first value returned is d_y's partner for the output kernel's gradient, sum_p w_p out_p,
+        accumulated part by part."""
         h0 = block * hb
         if parts == 1:
             with tf.GradientTape() as tape:
@@ -119,20 +143,25 @@ def sequential_attention(x, w_qk, w_v, w_o, heads_per_group, rounds_per_group, n
                 out_p, _ = attend_group(qk_b, v_b, h0, 0, block)
             return (out_p,) + tuple(tape.gradient(out_p, [qk_b, v_b], output_gradients=d_o))
         weights = tf.unstack(tf.nn.softmax(lses, axis=0))         # exact: sums to 1
-        d_qk = d_v = None
+        row = (tf.reduce_sum(d_o * out, axis=-1) if out is not None
+               else merged_row(block, qk_b, v_b, d_o, weights))
+        d_qk = d_v = merged = None
         for p in range(parts):
-            qk_p, v_p = _after([] if d_v is None else [d_v], [qk_b, v_b])
+            qk_p, v_p = _after([row] if d_v is None else [d_v], [qk_b, v_b])
             with tf.GradientTape() as tape:
                 tape.watch([qk_p, v_p])
                 out_p, lse_p = attend_group(qk_p, v_p, h0, p * rounds_per_group,
                                             block * parts + p)
             w = weights[p]
-            d_lse = w * tf.reduce_sum(d_o * (out_p - out), axis=-1)
+            d_lse = w * (tf.reduce_sum(d_o * out_p, axis=-1) - row)
             g_qk, g_v = tape.gradient([out_p, lse_p], [qk_p, v_p],
                                       output_gradients=[d_o * w[..., None], d_lse])
             d_qk = g_qk if d_qk is None else d_qk + g_qk
             d_v = g_v if d_v is None else d_v + g_v
-        return out, d_qk, d_v
+            if out is None:
+                part = out_p * w[..., None]
+                merged = part if merged is None else merged + part
+        return (out if out is not None else merged), d_qk, d_v
 
     @custom_gradient
     def attend(x, w_qk, w_v, w_o):
@@ -140,7 +169,7 @@ def sequential_attention(x, w_qk, w_v, w_o, heads_per_group, rounds_per_group, n
             wq, wv, wo = kernels(block, w_qk, w_v, w_o)
             out, results = run_block(block, project(x, wq), project(x, wv))
             y = y + tf.cast(tf.einsum("bhlk,hkd->bld", tf.cast(out, x.dtype), wo), tf.float32)
-            if parts > 1:  # the merge's backward needs the merged output
+            if parts > 1 and keep_merged:  # the merge's backward needs the merged output
                 outs = outs.write(block, out)
             return block + 1, y, outs, lses.write(block, tf.stack([lse for _, lse in results]))
 
@@ -151,7 +180,7 @@ def sequential_attention(x, w_qk, w_v, w_o, heads_per_group, rounds_per_group, n
                  tf.TensorArray(tf.float32, size=num_blocks),
                  tf.TensorArray(tf.float32, size=num_blocks)),
                 parallel_iterations=1)
-            outs = outs.stack() if parts > 1 else None            # (nb, B, hb, Lp, dh)
+            outs = outs.stack() if parts > 1 and keep_merged else None  # (nb, B, hb, Lp, dh)
             lses = lses.stack()                                   # (nb, parts, B, hb, Lp)
 
         def grad(d_y):
@@ -170,8 +199,11 @@ def sequential_attention(x, w_qk, w_v, w_o, heads_per_group, rounds_per_group, n
                                                 None if outs is None else outs[block],
                                                 lses[block])
                 d_qk, d_v = tf.cast(d_qk, tf.float32), tf.cast(d_v, tf.float32)
-                d_x = (d_x + tf.einsum("bhlk,dhk->bld", d_qk, wq)
-                       + tf.einsum("bhlk,dhk->bld", d_v, wv))
+                # One (B, Lp, D) product at a time: written as one sum, both products and the
+                # running d_x were alive together (a full-size tensor more at the step's peak).
+                d_x = d_x + tf.einsum("bhlk,dhk->bld", d_qk, wq)
+                d_v, = _after([d_x], [d_v])
+                d_x = d_x + tf.einsum("bhlk,dhk->bld", d_v, wv)
                 return (block + 1, d_x,
                         d_wqs.write(block, tf.einsum("bld,bhlk->dhk", x32, d_qk)),
                         d_wvs.write(block, tf.einsum("bld,bhlk->dhk", x32, d_v)),

@@ -74,10 +74,11 @@ def test_gradients_equal_plain_backprop(mode, attn_chunks):
         np.testing.assert_allclose(g_grouped, g_whole, rtol=1e-4, atol=1e-5)
 
 
-def test_custom_gradient_matches_autodiff_of_the_merge():
+@pytest.mark.parametrize("keep_merged", [False, True])
+def test_custom_gradient_matches_autodiff_of_the_merge(keep_merged):
     """The module alone, with a stand-in group function that has attention dropout: its written-
-    out backward (per-block projections, recompute, online merge of round groups) against
-    autodiff of the plain projections and merge."""
+    out backward (per-block projections, recompute, online merge of round groups; the merged
+    output recomputed or kept) against autodiff of the plain projections and merge."""
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(size=(2, 10, 6)), tf.float32)
     w_qk, w_v = (tf.constant(0.4 * rng.normal(size=(6, 4, 4)), tf.float32) for _ in range(2))
@@ -117,7 +118,7 @@ def test_custom_gradient_matches_autodiff_of_the_merge():
 
     def grouped(*weights):
         return tf_sequential_attention.sequential_attention(*weights, heads, rounds, num_hashes,
-                                                            attend_group)
+                                                            attend_group, keep_merged)
 
     w_out = tf.constant(rng.normal(size=(2, 10, 6)), tf.float32)
     results = []
