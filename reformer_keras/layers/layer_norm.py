@@ -17,11 +17,14 @@ class LayerNorm(keras.layers.LayerNormalization):
     Call: x (..., D) -> (..., D) in the layer's compute dtype.
     """
 
-    def _lean(self, inputs):
+    def lean_for_rank(self, rank):
+        """Whether inputs of this rank take the lean TensorFlow path."""
         axes = self.axis if isinstance(self.axis, (list, tuple)) else [self.axis]
-        rank = len(inputs.shape)
         return (keras.backend.backend() == "tensorflow" and self.center and self.scale
                 and not self.rms_scaling and [a % rank for a in axes] == [rank - 1])
+
+    def _lean(self, inputs):
+        return self.lean_for_rank(len(inputs.shape))
 
     def call(self, inputs):
         if not self._lean(inputs):

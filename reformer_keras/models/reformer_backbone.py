@@ -134,6 +134,12 @@ class ReformerBackbone(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, token_ids, padding_mask=None, training=None, rng=None, num_hashes=None):
+        return self.final_norm(self.features(token_ids, padding_mask, training, rng, num_hashes))
+
+    def features(self, token_ids, padding_mask=None, training=None, rng=None, num_hashes=None):
+        """The output before `final_norm`: the reversible stack's two streams, concatenated.
+        int ids (B, L) -> (B, L, 2 * d_model) float32. (A task fusing the final norm into its
+        head calls this on the built backbone.)"""
         token_ids = input_checks.check_token_ids(token_ids, self.vocab_size)
         length = token_ids.shape[1]
         if isinstance(length, int) and length > self.max_len:
@@ -146,9 +152,8 @@ class ReformerBackbone(keras.layers.Layer):
             x = x + self.position_embedding(ops.arange(ops.shape(token_ids)[1]))[None]
         if training and self.dropout:
             x = keras.random.dropout(x, self.dropout, seed=self.stack.seed_generator)
-        x = self.stack(x, padding_mask=padding_mask, training=training, rng=rng,
-                       num_hashes=num_hashes)
-        return self.final_norm(x)
+        return self.stack(x, padding_mask=padding_mask, training=training, rng=rng,
+                          num_hashes=num_hashes)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (2 * self.d_model,)
