@@ -22,7 +22,10 @@ Each process does 1 warm-up step (tracing), then timed steps until --steps and -
 both met (at most --max_steps); a step predicted (or seen in warm-up) to take longer than
 --long_step_s is timed once (predicted: without warm-up, so that time includes tracing).
 Peak memory is the process's ru_maxrss (GiB): imports, weights, optimizer state, graphs and
-activations. A configuration whose predicted peak exceeds --mem_limit_gib or whose predicted
+activations; ours also report `tf_peak_gib`, the BFC allocator's own peak in use (live
+tensors), which the process exceeds by its floor and by pages the allocator touched once and
+keeps. `--tf_cpu_pool_gib` caps that allocator's pool, as an accelerator's memory caps its
+own (TF_CPU_BFC_MEM_LIMIT_IN_MB). A configuration whose predicted peak exceeds --mem_limit_gib or whose predicted
 run exceeds --time_budget_s is skipped (status skipped_memory / skipped_time, with the
 reason); a running one is killed at those limits (killed_memory / timeout); longer lengths of a
 series that failed are skipped (skipped_after_failure). Peers (`benchmarks/peers.py`) run with
@@ -67,6 +70,10 @@ flags.DEFINE_boolean("ff_chunked_backward", False, "Ours: the feed-forward's bac
                      "chunk by chunk too (ChunkedFeedForward(chunked_backward=True)).")
 flags.DEFINE_boolean("malloc_tuned", False, "Children (ours and peers) run with "
                      "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736.")
+flags.DEFINE_float("tf_cpu_pool_gib", 0.0, "Ours: cap TensorFlow's CPU (BFC) allocator pool at "
+                   "this many GiB (TF_CPU_BFC_MEM_LIMIT_IN_MB in the child), as an "
+                   "accelerator's fixed memory caps its pool; an allocation that does not fit "
+                   "fails the configuration. 0: TensorFlow's default (64 GiB, i.e. none).")
 flags.DEFINE_integer("steps", 2, "Minimum timed steps.")
 flags.DEFINE_integer("max_steps", 5, "Maximum timed steps.")
 flags.DEFINE_float("min_time_s", 5.0, "Keep stepping until this many seconds are timed.")
@@ -125,10 +132,15 @@ def measure_child():
                attn_chunks=FLAGS.attn_chunks, query_chunk_len=FLAGS.query_chunk_len,
                ff_chunked_backward=FLAGS.ff_chunked_backward, batch=1, versions=dict(tensorflow=tf.__version__, keras=keras.__version__),
                env={k: v for k, v in os.environ.items()
-                    if k.startswith("MALLOC_") or k == "TF_CPU_ALLOCATOR_USE_BFC"})
+                    if k.startswith("MALLOC_") or k.startswith("TF_CPU_")})
 
     def emit(status, **extra):
         rec.update(extra, status=status, peak_rss_gib=round(common.peak_rss_gib(), 3))
+        try:  # the BFC allocator's peak in use (live tensors, in its chunk sizes)
+            rec["tf_peak_gib"] = round(
+                tf.config.experimental.get_memory_info("CPU:0")["peak"] / 2**30, 3)
+        except ValueError:  # not the BFC allocator
+            pass
         print(json.dumps(rec), flush=True)
 
     model = common.build_lm(length, FLAGS.c_layers, FLAGS.c_attention, FLAGS.c_reversible,
@@ -260,6 +272,14 @@ def _command(cfg, single):
             f"--gen_prompt={FLAGS.gen_prompt}", f"--gen_tokens={FLAGS.gen_tokens}"] + common_args
 
 
+def child_env(cfg, env, pool_gib=0.0):
+    """The child's extra environment: `env` (the malloc settings), and for ours the allocator
+    pool cap of `pool_gib` GiB (0: none)."""
+    if cfg["impl"] == "ours" and pool_gib > 0:
+        return dict(env, TF_CPU_BFC_MEM_LIMIT_IN_MB=str(int(pool_gib * 1024)))
+    return env
+
+
 def _write(row):
     if FLAGS.output:
         with open(FLAGS.output, "a") as f:
@@ -302,7 +322,8 @@ def run_all():
                        f"{step:.0f} s) > --time_budget_s {FLAGS.time_budget_s:.0f}")
         else:
             single = step is not None and step > FLAGS.long_step_s
-            result = scaling_run.run_guarded(_command(cfg, single), env=env,
+            result = scaling_run.run_guarded(_command(cfg, single),
+                                             env=child_env(cfg, env, FLAGS.tf_cpu_pool_gib),
                                              timeout_s=FLAGS.time_budget_s,
                                              mem_limit_gib=FLAGS.mem_limit_gib)
             result.pop("jit_compile", None)

@@ -139,3 +139,26 @@ def test_dry_run_lists_the_star_grid():
     lengths = [int(l.split("seq_len=")[1].split()[0]) for l in lines if "seq_len=" in l]
     assert lengths == sorted(lengths)
 
+
+
+def test_allocator_pool_cap_reaches_our_children_and_tensorflow():
+    """`--tf_cpu_pool_gib`: our children (not the peers) get TF_CPU_BFC_MEM_LIMIT_IN_MB, and
+    TensorFlow's CPU allocator honours it (a tensor larger than the cap fails, a smaller one
+    does not), each in a fresh process."""
+    from benchmarks import scaling  # pylint: disable=import-outside-toplevel
+    ours = dict(impl="ours", mode="train")
+    assert scaling.child_env(ours, {"A": "1"}, 0.25) == {
+        "A": "1", "TF_CPU_BFC_MEM_LIMIT_IN_MB": "256"}
+    assert scaling.child_env(dict(ours, impl="hf"), {}, 0.25) == {}
+    assert scaling.child_env(ours, {}, 0.0) == {}
+    code = ("import reformer_keras, tensorflow as tf\n"
+            "try:\n"
+            "    print(float(tf.reduce_sum(tf.ones((%d, 2**18)))))\n"
+            "except tf.errors.ResourceExhaustedError:\n"
+            "    print('exhausted')\n")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
+               **scaling.child_env(ours, {}, 0.25))  # 256 MiB
+    small, big = (subprocess.run([sys.executable, "-c", code % rows], env=env, text=True,
+                                 capture_output=True, timeout=300).stdout.strip().splitlines()[-1]
+                  for rows in (64, 512))                # 64 MiB, 512 MiB of float32
+    assert small == str(float(64 * 2**18)) and big == "exhausted"
