@@ -25,11 +25,10 @@ from reformer_keras.layers import attention_utils as au
 from reformer_keras.layers.tf_custom_gradient import custom_gradient
 
 
-def _slice(t, axis, start, size):
-    """Entries start .. start + size (tensors allowed) of t along `axis`."""
+def slice_along(t, axis, start, size):
+    """Entries start .. start + size (ints or scalar tensors) of t along `axis`."""
     begin = tf.stack([start if d == axis else 0 for d in range(t.shape.rank)])
-    sizes = tf.stack([size if d == axis else -1 for d in range(t.shape.rank)])
-    return tf.slice(t, begin, sizes)
+    return tf.slice(t, begin, [size if d == axis else -1 for d in range(t.shape.rank)])
 
 
 def segmented_attention(q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, axis, segment,
@@ -52,13 +51,9 @@ def segmented_attention(q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, axis,
         """Entries i * segment .. of t along `axis` (None stays None)."""
         if t is None:
             return None
-        rank = t.shape.rank
         start = i * segment
-        begin = tf.stack([start if d == axis else 0 for d in range(rank)])
-        size = tf.stack([tf.minimum(segment, count - start) if d == axis else -1
-                         for d in range(rank)])
-        part = tf.slice(t, begin, size)
-        part.set_shape([None if d == axis else t.shape[d] for d in range(rank)])
+        part = slice_along(t, axis, start, tf.minimum(segment, count - start))
+        part.set_shape([None if d == axis else t.shape[d] for d in range(t.shape.rank)])
         return part
 
     def to_front(t):  # `axis` first, for TensorArray.concat
@@ -86,7 +81,7 @@ def segmented_attention(q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, axis,
             ext = tf.where(tf.reshape(inside, [-1 if d == axis else 1
                                                for d in range(t.shape.rank)]), ext, fill)
         size = tf.shape(raw)[0] - before - after
-        parts = [_slice(ext, axis, before + shift, size)
+        parts = [slice_along(ext, axis, before + shift, size)
                  for shift in range(-before, after + 1)]
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=axis + 1)
 
@@ -103,15 +98,15 @@ def segmented_attention(q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, axis,
         c = like.shape[axis + 1]
         ext = None
         for j, shift in enumerate(range(-before, after + 1)):
-            part = _slice(d_win, axis + 1, j * c, c)
+            part = slice_along(d_win, axis + 1, j * c, c)
             pad = [[0, 0]] * part.shape.rank
             pad[axis] = [before + shift, after - shift]
             part = tf.pad(part, pad)
             ext = part if ext is None else ext + part
         size = tf.shape(ext)[axis] - before - after
-        own = _slice(ext, axis, before, size)
-        halo = tf.concat([_slice(ext, axis, 0, before),
-                          _slice(ext, axis, before + size, after)], axis)
+        own = slice_along(ext, axis, before, size)
+        halo = tf.concat([slice_along(ext, axis, 0, before),
+                          slice_along(ext, axis, before + size, after)], axis)
         return own, halo
 
     def masks(i, k_pos_i, k_valid_i):

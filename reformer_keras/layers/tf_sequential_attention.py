@@ -36,12 +36,7 @@ import tensorflow as tf
 from tensorflow.python.eager import record  # pylint: disable=g-direct-tensorflow-import
 
 from reformer_keras.layers.tf_custom_gradient import custom_gradient
-
-
-def _slice(t, axis, start, count):
-    """Entries start .. + count (start may be a tensor) of t along `axis`."""
-    begin = tf.stack([start if i == axis else 0 for i in range(t.shape.rank)])
-    return tf.slice(t, begin, [count if i == axis else -1 for i in range(t.shape.rank)])
+from reformer_keras.layers.tf_segmented_attention import slice_along
 
 
 def _after(deps, tensors):
@@ -94,7 +89,8 @@ def sequential_attention(x, w_qk, w_v, w_o, heads_per_group, rounds_per_group, n
     def kernels(block, *ws):
         """The block's slices of w_qk, w_v (head axis 1) and w_o (head axis 0)."""
         h0 = block * hb
-        return _slice(ws[0], 1, h0, hb), _slice(ws[1], 1, h0, hb), _slice(ws[2], 0, h0, hb)
+        return (slice_along(ws[0], 1, h0, hb), slice_along(ws[1], 1, h0, hb),
+                slice_along(ws[2], 0, h0, hb))
 
     def project(x, w):  # (B, Lp, D) x (D, hb, dh) -> (B, hb, Lp, dh)
         return tf.einsum("bld,dhk->bhlk", x, w)

@@ -22,6 +22,15 @@ def _inputs(seed=0, chunks=7):
     return q, k, v, q_pos, k_pos, k_valid, bias
 
 
+def _values_and_grads(fn, q, k, v, w_out, w_lse):
+    """[out, lse, d_q, d_k, d_v] of fn(q, k, v) -> (out, lse) under a weighted-sum loss."""
+    with tf.GradientTape() as tape:
+        tape.watch([q, k, v])
+        out, lse = fn(q, k, v)
+        loss = tf.reduce_sum(out * w_out) + tf.reduce_sum(lse * w_lse)
+    return [out, lse] + tape.gradient(loss, [q, k, v])
+
+
 def _reference(q, k, v, q_pos, k_pos, k_valid, bias, segment, rate):
     """Plain ops, piece by piece, with the same per-piece dropout: autodiff-able."""
     outs, lses = [], []
@@ -43,12 +52,7 @@ def test_pieces_match_autodiff_of_the_whole(segment, rate, graph):
     w_out = tf.constant(np.random.default_rng(1).normal(size=(2, 7, 4, 8)), tf.float32)
     w_lse = tf.constant(np.random.default_rng(2).normal(size=(2, 7, 4)), tf.float32)
 
-    def run(fn):
-        with tf.GradientTape() as tape:
-            tape.watch([q, k, v])
-            out, lse = fn(q, k, v)
-            loss = tf.reduce_sum(out * w_out) + tf.reduce_sum(lse * w_lse)
-        return [out, lse] + tape.gradient(loss, [q, k, v])
+    run = lambda fn: _values_and_grads(fn, q, k, v, w_out, w_lse)
 
     def pieces(q, k, v):
         return au.fused_attention(q, k, v, q_pos, k_pos, k_valid, True, True, bias=bias,
@@ -121,12 +125,7 @@ def test_windows_built_per_piece_match_whole_windows(before, after, segment, gra
     w_lse = tf.constant(rng.normal(size=(2, chunks, c)), tf.float32)
     window = dict(before=before, after=after, axis=1)
 
-    def run(fn):
-        with tf.GradientTape() as tape:
-            tape.watch([q, k, v])
-            out, lse = fn(q, k, v)
-            loss = tf.reduce_sum(out * w_out) + tf.reduce_sum(lse * w_lse)
-        return [out, lse] + tape.gradient(loss, [q, k, v])
+    run = lambda fn: _values_and_grads(fn, q, k, v, w_out, w_lse)
 
     def pieces(q, k, v):
         return au.fused_attention(q, k, v, pos, pos, valid, True, True, bias=bias,
