@@ -4,6 +4,8 @@
     python -m benchmarks.duplication_task --train=lsh2         # one row (appends to --output)
     python -m benchmarks.duplication_task --table_only         # the table from --output
     python -m benchmarks.duplication_task --quick              # tiny smoke run (~1 min)
+    python -m benchmarks.duplication_task --evaluate_models=a.keras,b.keras --eval_bucket_size=8
+                                                               # saved models, no training
 
 Sequences `0 w 0 w` (TFDS `duplication`, |w| = 127 symbols out of 127, length 256; the paper
 used length 1024). A one-layer causal Reformer LM (d_model 128, 4 heads, d_ff 256, shared QK,
@@ -20,12 +22,16 @@ find the key at i + 1 (holding w_{i+1}); shared-QK attention with learned positi
 the two (period-127 position vectors). Each training setting runs in its own process when
 several are asked for, so rows can be produced in parallel (`--threads`). Each JSON line records
 its bucket size and d_model; `--table_only` keeps rows of different sizes apart (lines written
-before these keys existed are bucket 32, d_model 128).
+before these keys existed are bucket 32, d_model 128). Evaluation rebuilds each model from its
+saved config with the evaluation's attention and bucket size (`--eval_bucket_size`, default the
+model's own), so a model trained at one bucket size can be scored at another; rows of
+`--evaluate_models` (kind 'eval') form a table of their own.
 """
 
 import json
 import os
 import time
+import zipfile
 
 from absl import app, flags
 
@@ -52,6 +58,10 @@ def define_flags():
     flags.DEFINE_integer("d_ff", 256, "Feed-forward width.")
     flags.DEFINE_integer("num_heads", 4, "Attention heads.")
     flags.DEFINE_integer("bucket_size", 32, "LSH bucket / chunk size.")
+    flags.DEFINE_integer("eval_bucket_size", 0, "LSH bucket size of the evaluations (0: the "
+                         "model's own); the full-attention evaluation has no buckets.")
+    flags.DEFINE_list("evaluate_models", [], "Saved models (.keras) to evaluate, no training: "
+                      "one row each (kind 'eval') at --eval_bucket_size.")
     flags.DEFINE_integer("eval_examples", 1000, "Test examples scored per evaluation setting.")
     flags.DEFINE_integer("threads", 0, "Intra-op threads per process (0: TensorFlow's default).")
     flags.DEFINE_string("work_dir", "/tmp/duplication_task", "Where trained models (.keras) go.")
@@ -138,28 +148,75 @@ def accuracy(model, num_hashes, batches):
     return hits / total
 
 
-def evaluate(path, setting):
-    """{eval setting: accuracy} of the model saved at `path` (trained with `setting`)."""
+def evaluate(path, setting=None, bucket_size=None):
+    """{eval setting: accuracy} of the model saved at `path`.
+
+    Every evaluation model is built anew from the saved model's config, with the evaluation's
+    attention kind and LSH bucket size (`bucket_size`, else `--eval_bucket_size`, else the saved
+    model's own), and receives its weights: so LSH-trained and full-trained models are
+    evaluated the same way. `setting` (the training setting) is not needed; kept for callers.
+    """
+    del setting
     import keras  # pylint: disable=import-outside-toplevel
     import reformer_keras.models  # pylint: disable=import-outside-toplevel,unused-import
     from reformer_keras.datasets.pipelines import make_dataset  # pylint: disable=C0415
-    length, vocab = _info()
     trained = keras.saving.load_model(path)
     ds = make_dataset(f"duplication/{FLAGS.config}", "test", batch_size=50,
                       data_dir=FLAGS.data_dir, training=False, repeat=False)
     batches = list(ds.take(max(1, FLAGS.eval_examples // 50)).as_numpy_iterator())
+    bucket_size = bucket_size or FLAGS.eval_bucket_size or None
     models = {}
     results = {}
     for name in FLAGS.evals:
         kind, num_hashes = _setting(name)
         if kind not in models:
-            if kind == _setting(setting)[0]:
-                models[kind] = trained
-            else:  # same variables, other attention: copy the weights across
-                models[kind] = _build(kind, length, vocab)
-                models[kind].set_weights(trained.get_weights())
+            models[kind] = rebuild(trained, kind, bucket_size)
         results[name] = round(accuracy(models[kind], num_hashes, batches), 4)
     return results
+
+
+def rebuild(trained, kind, bucket_size=None):
+    """A model of `trained`'s config and weights, with `kind` attention ('full' or 'lsh') and
+    LSH bucket size `bucket_size` (None: `trained`'s own)."""
+    from reformer_keras.models import ReformerLM  # pylint: disable=import-outside-toplevel
+    config = trained.get_config()
+    config.update(attention_types=[kind])
+    if bucket_size:
+        config.update(bucket_size=bucket_size)
+    model = ReformerLM.from_config(config)
+    model.build((None, config["max_len"] - 1))
+    model.set_weights(trained.get_weights())
+    return model
+
+
+def saved_bucket_size(path):
+    """The LSH bucket size the model saved at `path` was built (trained) with."""
+    with zipfile.ZipFile(path) as z:
+        return json.loads(z.read("config.json"))["config"]["bucket_size"]
+
+
+def eval_row(path):
+    """One evaluation-only row: the saved model at `path` at --eval_bucket_size."""
+    trained_bucket = saved_bucket_size(path)
+    stem = os.path.basename(path)[:-len(".keras")]
+    return dict(kind="eval", config=FLAGS.config, model=path,
+                train=stem.rsplit("_", 1)[-1], trained_bucket_size=trained_bucket,
+                eval_bucket_size=FLAGS.eval_bucket_size or trained_bucket,
+                accuracy=evaluate(path))
+
+
+def print_eval_table(rows):
+    """Evaluation-only rows: one table line per (model, evaluation bucket size)."""
+    evals = [e for e in EVALS if any(e in r["accuracy"] for r in rows)]
+    print("| model | trained with | trained bucket | eval bucket | " + " | ".join(
+        f"eval {e.replace('lsh', 'LSH-') if e != 'full' else 'full'}" for e in evals) + " |")
+    print("|---|---|---:|---:|" + "---:|" * len(evals))
+    for r in rows:
+        name = "full attention" if r["train"] == "full" else r["train"].replace("lsh", "LSH-")
+        cells = [f"{100 * r['accuracy'][e]:.1f} %" if e in r["accuracy"] else "-"
+                 for e in evals]
+        print(f"| {r['model']} | {name} | {r['trained_bucket_size']} | "
+              f"{r['eval_bucket_size']} | " + " | ".join(cells) + " |", flush=True)
 
 
 def print_table(rows):
@@ -205,11 +262,21 @@ def read_rows(path, config):
     with open(path) as f:
         for line in f:
             row = json.loads(line)
-            if row.get("config") == config:
+            if row.get("config") == config and row.get("kind") != "eval":
                 key = (row["train"], row["steps"], row.get("schedule"), row.get("seed", 0),
                        _size(row, "bucket_size"), _size(row, "d_model"))
                 rows[key] = row
     return list(rows.values())
+
+
+def read_eval_rows(path, config):
+    """The evaluation-only rows (kind 'eval') of `config` in the JSON lines at `path`, in file
+    order."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return [r for r in rows if r.get("kind") == "eval" and r.get("config") == config]
 
 
 def _read_rows():
@@ -231,22 +298,39 @@ def main(argv):
         raise app.UsageError(str(e)) from None
     if FLAGS.table_only:
         print_table(_read_rows())
+        evals = read_eval_rows(FLAGS.output, FLAGS.config)
+        if evals:
+            print()
+            print_eval_table(evals)
         return
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     if FLAGS.threads:
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+    if FLAGS.evaluate_models:
+        rows = []
+        for path in FLAGS.evaluate_models:
+            rows.append(eval_row(path))
+            print(json.dumps(rows[-1]), flush=True)
+            _append(rows[-1])
+        print_eval_table(rows)
+        return
     for setting in FLAGS.train:
         path, wall, loss = train_one(setting)
         row = dict(config=FLAGS.config, train=setting, steps=FLAGS.steps,
                    schedule=FLAGS.schedule, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
                    bucket_size=FLAGS.bucket_size, d_model=FLAGS.d_model,
+                   eval_bucket_size=FLAGS.eval_bucket_size or FLAGS.bucket_size,
                    wall_s=round(wall, 1), final_loss=loss,
                    accuracy=evaluate(path, setting), model=path)
         print(json.dumps(row), flush=True)
-        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-        with open(FLAGS.output, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        _append(row)
     print_table(_read_rows())
+
+
+def _append(row):
+    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
+    with open(FLAGS.output, "a") as f:
+        f.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":

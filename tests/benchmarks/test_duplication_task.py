@@ -83,3 +83,49 @@ def test_rows_of_different_bucket_sizes_are_kept_apart(tmp_path, capsys):
     assert "55.0 %" in out and "97.3 %" in out
     dup.print_table([r for r in rows if r.get("bucket_size") == 16 and r["d_model"] == 128])
     assert "| full attention | 2500 |" in capsys.readouterr().out   # one size: plain names
+
+
+def test_rebuild_evaluates_at_the_asked_bucket_size(tmp_path):
+    """Evaluation rebuilds a saved model with the evaluation's attention kind and bucket size:
+    an LSH model trained (built) with one chunk spanning the sequence, rebuilt at bucket 32, is
+    full shared-QK attention; rebuilt at bucket 4 it gives the logits of a model built at
+    bucket 4 with its weights (not its own bucket-32 logits), and its saved bucket size is read
+    back from the file."""
+    lsh = dup.build_model("lsh", 32, 16, num_hashes=2, d_model=32, d_ff=64, num_heads=2,
+                          bucket_size=32, seed=3)
+    path = str(tmp_path / "w_lsh2.keras")
+    lsh.save(path)
+    assert dup.saved_bucket_size(path) == 32
+    import keras  # pylint: disable=import-outside-toplevel
+    trained = keras.saving.load_model(path)
+    x = np.random.default_rng(0).integers(0, 16, size=(3, 31))
+    full = dup.rebuild(trained, "full")
+    np.testing.assert_allclose(np.asarray(dup.rebuild(trained, "lsh", 32)(x, num_hashes=2)),
+                               np.asarray(full(x)), atol=1e-5)
+    small = dup.build_model("lsh", 32, 16, num_hashes=2, d_model=32, d_ff=64, num_heads=2,
+                            bucket_size=4, seed=3)
+    small.set_weights(lsh.get_weights())
+    rebuilt = dup.rebuild(trained, "lsh", 4)
+    assert rebuilt.backbone.bucket_size == 4
+    np.testing.assert_allclose(np.asarray(rebuilt(x, num_hashes=1)),
+                               np.asarray(small(x, num_hashes=1)), atol=1e-5)
+    assert np.abs(np.asarray(rebuilt(x, num_hashes=1)) - np.asarray(full(x))).max() > 1e-3
+
+
+def test_evaluation_rows_are_kept_apart_from_training_rows(tmp_path, capsys):
+    """Evaluation-only rows (kind 'eval') do not replace or join the training table; they have
+    their own table, in file order, naming the trained and the evaluation bucket size."""
+    train = dict(config="w127_v128", train="full", steps=2500, schedule="constant", seed=0,
+                 batch_size=16, wall_s=600.0, final_loss=0.0, bucket_size=32, d_model=128,
+                 accuracy={"full": 1.0, "lsh1": 0.97})
+    ev = [dict(kind="eval", config="w127_v128", model="/m/w127_v128_lsh4.keras", train="lsh4",
+               trained_bucket_size=32, eval_bucket_size=b, accuracy={"full": 1.0, "lsh1": a})
+          for b, a in ((32, 0.99), (8, 0.5))]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [train] + ev) + "\n")
+    assert dup.read_rows(str(path), "w127_v128") == [train]
+    assert dup.read_eval_rows(str(path), "w127_v128") == ev
+    assert dup.read_eval_rows(str(path), "w511_v128") == []
+    dup.print_eval_table(ev)
+    out = capsys.readouterr().out
+    assert "| /m/w127_v128_lsh4.keras | LSH-4 | 32 | 8 | 100.0 % | 50.0 % |" in out
