@@ -297,10 +297,12 @@ def main(argv):
     except ValueError as e:
         raise app.UsageError(str(e)) from None
     if FLAGS.table_only:
-        print_table(_read_rows())
-        evals = read_eval_rows(FLAGS.output, FLAGS.config)
-        if evals:
+        rows, evals = _read_rows(), read_eval_rows(FLAGS.output, FLAGS.config)
+        if rows or not evals:
+            print_table(rows)
+        if rows and evals:
             print()
+        if evals:
             print_eval_table(evals)
         return
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
