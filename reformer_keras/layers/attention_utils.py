@@ -213,8 +213,9 @@ def _masked_logits(q, k, masks, bias):
     return logits if bias is None else logits + bias
 
 
-def attention_forward(q, k, v, masks, bias=None, drop=None):
-    """The forward of `fused_attention`: out (..., Lq, dh) in v's dtype, lse (..., Lq, 1) f32.
+def attention_forward(q, k, v, masks, bias=None, drop=None, return_probs=False):
+    """The forward of `fused_attention`: out (..., Lq, dh) in v's dtype, lse (..., Lq, 1) f32
+    (and with `return_probs` the float32 probabilities (..., Lq, Lk) before dropout).
     `masks` from `attention_masks`; `drop` an optional dropout function on probabilities."""
     logits = _masked_logits(q, k, masks, bias)
     top = ops.max(logits, axis=-1, keepdims=True)  # finite: masked logits are finite
@@ -223,17 +224,28 @@ def attention_forward(q, k, v, masks, bias=None, drop=None):
     probs = exp / total
     out = ops.einsum("...qk,...kd->...qd", ops.cast(probs if drop is None else drop(probs),
                                                     v.dtype), v)
-    return out, top + ops.log(total)
+    lse = top + ops.log(total)
+    return (out, lse, probs) if return_probs else (out, lse)
 
 
-def attention_backward(q, k, v, out, lse, d_out, d_lse, masks, bias=None, drop=None):
-    """The backward of `fused_attention` with the probabilities recomputed from (q, k, lse):
-    (d_q, d_k, d_v) in the dtypes of q, k, v. lse (..., Lq, 1); d_lse (..., Lq) or None."""
+def attention_backward(q, k, v, out, lse, d_out, d_lse, masks, bias=None, drop=None,
+                       probs=None):
+    """The backward of `fused_attention`: (d_q, d_k, d_v) in the dtypes of q, k, v.
+    lse (..., Lq, 1); d_lse (..., Lq) or None. The probabilities are recomputed from (q, k, lse)
+    unless the forward's are passed as `probs`."""
     keep = (lambda t: t) if drop is None else drop
     scale = 1.0 / float(q.shape[-1]) ** 0.5
-    probs = ops.exp(_masked_logits(q, k, masks, bias) - lse)   # (..., Lq, Lk)
     d_out = ops.cast(d_out, "float32")
-    d_v = ops.einsum("...qk,...qd->...kd", keep(probs), d_out)
+    d_out_v = d_out
+    if probs is None:
+        probs = ops.exp(_masked_logits(q, k, masks, bias) - lse)   # (..., Lq, Lk)
+        # A row without a visible key has all logits at MASK_VALUE, and lse = MASK_VALUE +
+        # log(Lk) rounds to MASK_VALUE in float32: its recomputed probabilities come out as 1
+        # where the forward used 1 / Lk. Its logits get no gradient (`masks[2]`), so scaling
+        # its row of d_out for d_v makes the gradient exact again.
+        k_len = ops.cast(ops.shape(k)[-2], "float32")
+        d_out_v = d_out * ops.where(lse > MASK_VALUE / 2, 1.0, 1.0 / k_len)
+    d_v = ops.einsum("...qk,...qd->...kd", keep(probs), d_out_v)
     d_probs = keep(ops.einsum("...qd,...kd->...qk", d_out, ops.cast(v, "float32")))
     row = ops.sum(d_out * ops.cast(out, "float32"), axis=-1, keepdims=True)
     if d_lse is not None:
@@ -242,6 +254,23 @@ def attention_backward(q, k, v, out, lse, d_out, d_lse, masks, bias=None, drop=N
     d_q = ops.einsum("...qk,...kd->...qd", d_logits, ops.cast(k, "float32"))
     d_k = ops.einsum("...qk,...qd->...kd", d_logits, ops.cast(q, "float32"))
     return ops.cast(d_q, q.dtype), ops.cast(d_k, k.dtype), ops.cast(d_v, v.dtype)
+
+
+# Score tensors up to this many entries (128 MiB in float32) are kept from the forward pass to
+# the backward pass of `fused_attention` instead of being recomputed.
+KEEP_SCORES_MAX_ENTRIES = 2**25
+
+
+def _small_scores(q, k):
+    """Whether the (..., Lq, Lk) scores of q (..., Lq, dh), k (..., Lk, dh) have a static size
+    of at most `KEEP_SCORES_MAX_ENTRIES` entries."""
+    shape = list(q.shape[:-1]) + [k.shape[-2]]
+    size = 1
+    for dim in shape:
+        if dim is None:
+            return False
+        size *= dim
+    return size <= KEEP_SCORES_MAX_ENTRIES
 
 
 def fused_attention(q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, bias=None,
@@ -254,6 +283,9 @@ def fused_attention(q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, bias=None
     the log-normaliser, and the backward recomputes the probabilities with one matmul and one
     exp. Nothing of size (..., Lq, Lk) lives from the forward to the backward pass, and the
     backward makes fewer full-size passes than automatic differentiation of the composition.
+    Exception: scores of at most `KEEP_SCORES_MAX_ENTRIES` entries (static shapes, unsegmented)
+    are kept for the backward instead of recomputed, which saves a matmul and the masking; in
+    a reversible stack they live only from a block's recompute to its backward.
 
     Args:
       q: (..., Lq, dh); k: (..., Lk, dh) (already unit-normalised for shared QK);
@@ -287,17 +319,19 @@ def fused_attention(q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, bias=None
         k, v, k_pos = (look_adjacent(t, **window) for t in (k, v, k_pos))
         k_valid = look_adjacent(k_valid, **window, fill=False)
     masks = attention_masks(q_pos, k_pos, k_valid, causal, shared_qk)
+    keep_probs = _small_scores(q, k)
 
     def drop(x):
         return dropout(x, dropout_rate, seed, salt)
 
     @custom_gradient
     def attend(q_, k_, v_):
-        out, lse = attention_forward(q_, k_, v_, masks, bias, drop)
+        out, lse, *probs = attention_forward(q_, k_, v_, masks, bias, drop, keep_probs)
 
         def grad(*args, upstream=None):
             d_out, d_lse = upstream if upstream is not None else args
-            return attention_backward(q_, k_, v_, out, lse, d_out, d_lse, masks, bias, drop)
+            return attention_backward(q_, k_, v_, out, lse, d_out, d_lse, masks, bias, drop,
+                                      *probs)
 
         return (out, ops.squeeze(lse, -1)), grad
 

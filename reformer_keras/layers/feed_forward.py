@@ -53,12 +53,21 @@ class ChunkedFeedForward(keras.layers.Layer):
         super().build(input_shape)
 
     def _weights(self):
-        """The kernels and biases as read in this call (autocast, or stateless-call values)."""
-        return [self.inner_kernel, self.inner_bias, self.outer_kernel, self.outer_bias]
+        """The weights `_apply` takes, as read in this call (autocast, or stateless-call values):
+        the inner kernel transposed to (d_ff, d_model), once per call, outside the chunk loop.
+
+        x @ W with W (d_model, d_ff) stored row-major is a slow GEMM shape for oneDNN when x has
+        few rows (a 128-token chunk: 36-40 GFLOP/s on one core of this machine), while the same
+        product against the transposed kernel runs at 60-83 (`docs/benchmarks.md`, session 8).
+        """
+        return [ops.transpose(self.inner_kernel), self.inner_bias, self.outer_kernel,
+                self.outer_bias]
 
     def _apply(self, x, training, seed, salt=0, weights=None):
-        inner_kernel, inner_bias, outer_kernel, outer_bias = weights or self._weights()
-        h = self.activation(ops.matmul(x, inner_kernel) + inner_bias)
+        """x (..., d_model) -> (..., d_model) with `weights` from `_weights` (inner kernel
+        transposed)."""
+        inner_kernel_t, inner_bias, outer_kernel, outer_bias = weights or self._weights()
+        h = self.activation(ops.einsum("bld,fd->blf", x, inner_kernel_t) + inner_bias)
         if training and self.dropout:
             h = au.dropout(h, self.dropout, seed, salt=31 + salt)
         return ops.matmul(h, outer_kernel) + outer_bias
@@ -70,22 +79,24 @@ class ChunkedFeedForward(keras.layers.Layer):
                              f"shape {tuple(x.shape)}.")
         seed = rng if rng is not None else (self.seed_generator.next() if training else None)
         length = x.shape[1]
+        weights = self._weights()
         if self.chunk_size is None or (isinstance(length, int) and length <= self.chunk_size):
-            return self._apply(x, training, seed)
+            return self._apply(x, training, seed, weights=weights)
         # (B, L, D) -> (nc, B, C, D): map over chunks so only one chunk's activations are live.
         dyn_length = ops.shape(x)[1]
         padded, _ = au.pad_length_to_multiple(x, self.chunk_size, axis=1)
         # Each chunk gets its own dropout mask, keyed by the chunk index.
         if self.chunked_backward and keras.backend.backend() == "tensorflow":
             from reformer_keras.layers import tf_chunked_recompute  # pylint: disable=import-outside-toplevel
-            weights = [ops.cast(w, self.compute_dtype) for w in self._weights()]
+            weights = [ops.cast(w, self.compute_dtype) for w in weights]
             out = tf_chunked_recompute.chunked_recompute(
                 lambda a, w, i: self._apply(a, training, seed, salt=i, weights=w),
                 ops.cast(padded, self.compute_dtype), weights, self.chunk_size)
             return au.trim_length(out, dyn_length, axis=1)
         chunks = ops.transpose(au.split_chunks(padded, self.chunk_size, axis=1), (1, 0, 2, 3))
         index = ops.arange(ops.shape(chunks)[0], dtype="int32")
-        out = ops.map(lambda a: self._apply(a[0], training, seed, salt=a[1]), (chunks, index))
+        out = ops.map(lambda a: self._apply(a[0], training, seed, salt=a[1], weights=weights),
+                      (chunks, index))
         out = au.merge_chunks(ops.transpose(out, (1, 0, 2, 3)), axis=1)
         return au.trim_length(out, dyn_length, axis=1)
 

@@ -23,10 +23,20 @@ def _reference(q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, bias, rate, se
     return au.softmax_attend(logits, v, rate, seed, salt=5)
 
 
+@pytest.fixture(params=["kept", "recomputed"])
+def scores(request, monkeypatch):
+    """Both backward variants: scores kept from the forward (small ones, the default) and
+    recomputed (what larger scores get)."""
+    if request.param == "recomputed":
+        monkeypatch.setattr(au, "KEEP_SCORES_MAX_ENTRIES", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("causal,shared_qk,with_bias,rate", [
     (True, True, False, 0.0), (False, False, False, 0.0), (True, False, True, 0.0),
     (True, True, True, 0.3), (False, True, False, 0.5)])
-def test_values_and_gradients_match_autodiff(causal, shared_qk, with_bias, rate):
+def test_values_and_gradients_match_autodiff(causal, shared_qk, with_bias, rate, scores):
+    del scores
     q, k, v = _inputs((2, 3, 5, 8), (2, 3, 7, 8), 0)
     if shared_qk:
         k = au.unit_keys(k)
@@ -60,6 +70,40 @@ def test_values_and_gradients_match_autodiff(causal, shared_qk, with_bias, rate)
     for g_f, g_r in zip(grads_f, grads_r):
         np.testing.assert_allclose(g_f, g_r, atol=2e-5, rtol=1e-4)
         assert np.abs(np.asarray(g_r)).max() > 1e-3            # the check is not vacuous
+
+
+def test_rows_without_a_visible_key_get_exact_gradients(scores):
+    """Queries whose keys are all padding attend uniformly (softmax of equal masked logits);
+    lse = MASK_VALUE + log(Lk) rounds to MASK_VALUE in float32, which the recomputing backward
+    must not turn into probabilities of 1. Reference: autodiff of tf.nn.softmax."""
+    del scores
+    q, k, v = _inputs((2, 2, 4, 8), (2, 2, 6, 8), 7)
+    pos = tf.constant(np.tile(np.arange(6), (2, 2, 1)), tf.int32)
+    valid = np.ones((2, 2, 6), bool)
+    valid[0, 1] = False                       # a whole block of keys is padding
+    valid[1, 0, :3] = False                   # with causal masking, queries 0-2 see nothing
+    valid = tf.constant(valid)
+    w_out = tf.constant(np.random.default_rng(8).normal(size=(2, 2, 4, 8)), tf.float32)
+
+    def reference(q, k, v):
+        visible, _ = au.visible_keys(pos[..., :4], pos, valid, True, False)
+        logits = tf.where(visible, au.attention_logits(q, k), au.MASK_VALUE)
+        return tf.einsum("...qk,...kd->...qd", tf.nn.softmax(logits, axis=-1), v)
+
+    def grads(fn):
+        with tf.GradientTape() as tape:
+            tape.watch([q, k, v])
+            out = fn(q, k, v)
+            value = tf.reduce_sum(out * w_out)
+        return [out] + tape.gradient(value, [q, k, v])
+
+    got = grads(lambda q, k, v: au.fused_attention(q, k, v, pos[..., :4], pos, valid, True,
+                                                   False)[0])
+    want = grads(reference)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, atol=2e-5, rtol=1e-4)
+    d_v = np.asarray(want[3])
+    assert np.abs(d_v[0, 1]).max() > 1e-2    # the padding block's values do get gradient
 
 
 def test_gradient_in_a_graph_with_an_unused_lse():
