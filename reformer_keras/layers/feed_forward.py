@@ -17,7 +17,10 @@ class ChunkedFeedForward(keras.layers.Layer):
     whole sequence at once.
 
     Automatic differentiation of the chunk loop keeps every chunk's activations for the backward
-    pass. `chunked_backward=True` (TensorFlow backend) writes the backward out instead
+    pass, so on TensorFlow a call under a gradient tape runs the whole sequence at once (same
+    memory, bigger GEMMs; not with dropout in training, whose masks are drawn per chunk); the
+    chunks bound the forward-only calls (a reversible stack's forward pass, inference).
+    `chunked_backward=True` (TensorFlow backend) writes the backward out instead
     (`tf_chunked_recompute`): each chunk is recomputed and differentiated on its own, so the
     (L, d_ff) activations never exist at once in either pass, at the cost of one more forward
     pass of the block (measured costs in docs/benchmarks.md, "Memory knobs").
@@ -57,20 +60,36 @@ class ChunkedFeedForward(keras.layers.Layer):
         the inner kernel transposed to (d_ff, d_model), once per call, outside the chunk loop.
 
         x @ W with W (d_model, d_ff) stored row-major is a slow GEMM shape for oneDNN when x has
-        few rows (a 128-token chunk: 36-40 GFLOP/s on one core of this machine), while the same
-        product against the transposed kernel runs at 60-83 (`docs/benchmarks.md`, session 8).
+        few rows (a 128-token chunk), the transposed kernel a fast one (`tf_feed_forward`).
         """
         return [ops.transpose(self.inner_kernel), self.inner_bias, self.outer_kernel,
                 self.outer_bias]
 
     def _apply(self, x, training, seed, salt=0, weights=None):
-        """x (..., d_model) -> (..., d_model) with `weights` from `_weights` (inner kernel
+        """x (B, L, d_model) -> (B, L, d_model) with `weights` from `_weights` (inner kernel
         transposed)."""
         inner_kernel_t, inner_bias, outer_kernel, outer_bias = weights or self._weights()
-        h = self.activation(ops.einsum("bld,fd->blf", x, inner_kernel_t) + inner_bias)
+        if keras.backend.backend() == "tensorflow":
+            from reformer_keras.layers import tf_feed_forward  # pylint: disable=import-outside-toplevel
+            h = tf_feed_forward.matmul_transposed(x, inner_kernel_t)
+        else:
+            h = ops.einsum("bld,fd->blf", x, inner_kernel_t)
+        h = self.activation(h + inner_bias)
         if training and self.dropout:
             h = au.dropout(h, self.dropout, seed, salt=31 + salt)
         return ops.matmul(h, outer_kernel) + outer_bias
+
+    def _whole_for_gradient(self, training):
+        """Whether to run unchunked because a gradient is being taken (TensorFlow, automatic
+        differentiation of the chunk loop, i.e. `chunked_backward=False`): that backward stacks
+        every chunk's activations anyway, so the whole sequence at once costs no more memory
+        and runs faster (`tf_feed_forward`). Not with dropout in training, whose masks are
+        drawn per chunk."""
+        if (keras.backend.backend() != "tensorflow" or self.chunked_backward
+                or (training and self.dropout)):
+            return False
+        from reformer_keras.layers import tf_feed_forward  # pylint: disable=import-outside-toplevel
+        return tf_feed_forward.tape_is_recording()
 
     def call(self, x, padding_mask=None, training=None, rng=None):
         del padding_mask
@@ -80,7 +99,8 @@ class ChunkedFeedForward(keras.layers.Layer):
         seed = rng if rng is not None else (self.seed_generator.next() if training else None)
         length = x.shape[1]
         weights = self._weights()
-        if self.chunk_size is None or (isinstance(length, int) and length <= self.chunk_size):
+        if (self.chunk_size is None or (isinstance(length, int) and length <= self.chunk_size)
+                or self._whole_for_gradient(training)):
             return self._apply(x, training, seed, weights=weights)
         # (B, L, D) -> (nc, B, C, D): map over chunks so only one chunk's activations are live.
         dyn_length = ops.shape(x)[1]

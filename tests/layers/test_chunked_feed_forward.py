@@ -71,3 +71,45 @@ def test_stateless_call_weights_get_gradients():
     want = tape.gradient(loss, whole.trainable_weights)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+
+
+def _op_types(fn, x):
+    return {op.type for op in tf.function(fn).get_concrete_function(x).graph.get_operations()}
+
+
+def test_chunk_loop_without_a_tape_whole_sequence_under_one():
+    """Without dropout and the chunk-wise backward, the layer chunks only when no gradient is
+    taken (autodiff of the loop would stack every chunk's activations anyway): the forward
+    alone loops over chunks, a taped call runs the whole sequence. Values and gradients of both
+    equal the unchunked layer's."""
+    layer = ChunkedFeedForward(24, chunk_size=7, seed=1)
+    whole = ChunkedFeedForward(24, chunk_size=None, seed=1)
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, 30, 16)), tf.float32)
+    layer(x)
+    whole(x)
+    whole.set_weights(layer.get_weights())
+
+    def taped(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.sin(layer(x, training=True)))
+        return tape.gradient(loss, [x] + [w.value for w in layer.trainable_weights])
+
+    assert {"While", "StatelessWhile"} & _op_types(lambda x: layer(x, training=True), x)
+    assert not {"While", "StatelessWhile"} & _op_types(taped, x)
+    np.testing.assert_allclose(tf.function(layer)(x), whole(x), rtol=1e-5, atol=1e-5)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(tf.sin(whole(x, training=True)))
+    want = tape.gradient(loss, [x] + [w.value for w in whole.trainable_weights])
+    for got, ref in zip(tf.function(taped)(x), want):
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_map_loop_gradient_equals_whole_sequence(monkeypatch):
+    """The differentiated chunk loop itself (what a gradient through the loop would be without
+    the whole-sequence shortcut) still matches plain backprop."""
+    monkeypatch.setattr(ChunkedFeedForward, "_whole_for_gradient", lambda self, training: False)
+    chunked, whole, x = _layers()
+    for got, want in zip(_grads(chunked, x, "graph", map_path=True), _grads(whole, x, "graph")):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
