@@ -57,6 +57,30 @@ def gather_rows(x, index):
                        (b, h, -1, d))
 
 
+def permute_rows(x, index, inverse, rounds=1):
+    """`gather_rows(x, index)` whose gradient is a gather too, not a scatter-add.
+
+    x (B, H, N, d); index (B, H, rounds * N) holds, for each of `rounds` rounds, a permutation
+    of [0, N); inverse (B, H, rounds * N) the inverse permutations, offset into the output's
+    rows (round r's entries + r * N). Returns (B, H, rounds * N, d). The gradient of a gather
+    is a scatter-add (TensorFlow: UnsortedSegmentSum, one thread); for permutations it is the
+    gather by the inverse, summed over the rounds.
+    """
+    @au.custom_gradient
+    def permute(x):
+        def grad(*d_out, upstream=None):
+            d_y = upstream if upstream is not None else d_out[0]
+            d_x = gather_rows(d_y, inverse)                     # (B, H, rounds * N, d)
+            if isinstance(rounds, int) and rounds == 1:
+                return d_x
+            b, h, _, d = ops.shape(d_x)
+            return ops.sum(ops.reshape(d_x, (b, h, rounds, -1, d)), axis=2)
+
+        return gather_rows(x, index), grad
+
+    return permute(x)
+
+
 @keras.saving.register_keras_serializable(package="reformer_keras")
 class LSHSelfAttention(SelfAttentionBase):
     """Reformer LSH self-attention (shared QK).
@@ -319,9 +343,11 @@ class LSHSelfAttention(SelfAttentionBase):
 
         round_offsets = ops.reshape(ops.arange(n, dtype="int32") * padded, (1, 1, -1, 1))
         flat_perm = ops.reshape(ops.cast(perm, "int32"), (batch, heads, -1))
+        flat_undo = ops.reshape(ops.cast(undo, "int32") + round_offsets, (batch, heads, -1))
         chunked = lambda t: au.split_chunks(t, c, axis=3)  # (B, h, n, Lp, ...) -> chunks
-        s_qk = chunked(ops.reshape(gather_rows(qk, flat_perm), (batch, heads, n, padded, dh)))
-        s_v = chunked(ops.reshape(gather_rows(v, flat_perm), (batch, heads, n, padded, dh)))
+        sort = lambda t: chunked(ops.reshape(permute_rows(t, flat_perm, flat_undo, n),
+                                             (batch, heads, n, padded, dh)))
+        s_qk, s_v = sort(qk), sort(v)
         q_pos, s_valid = chunked(s_pos), chunked(s_valid)       # (B, h, n, nc, C)
 
         window = dict(before=self.num_chunks_before, after=self.num_chunks_after, axis=3)
@@ -336,8 +362,9 @@ class LSHSelfAttention(SelfAttentionBase):
 
         # Back to token order, then combine the rounds by their log-normalisers.
         out = ops.reshape(out, (batch, heads, -1, dh))          # (B, h, n * Lp, dh)
-        flat_undo = ops.reshape(ops.cast(undo, "int32") + round_offsets, (batch, heads, -1))
-        out = ops.reshape(gather_rows(out, flat_undo), (batch, heads, n, padded, dh))
+        sorted_rows = ops.reshape(ops.cast(perm, "int32") + round_offsets, (batch, heads, -1))
+        out = ops.reshape(permute_rows(out, flat_undo, sorted_rows),
+                          (batch, heads, n, padded, dh))
         lse = ops.take_along_axis(ops.reshape(lse, (batch, heads, n, padded)), undo, axis=-1)
         if isinstance(n, int) and n == 1:
             return ops.cast(out[:, :, 0], "float32"), lse[:, :, 0]

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from reformer_keras.layers import FullSelfAttention, LocalSelfAttention, LSHSelfAttention
 
@@ -246,3 +247,34 @@ def test_given_buckets_reproduce_the_call(attn_chunks):
     assert np.abs(moved - np.asarray(layer(x, training=True, rng=rng))).max() > 1e-2
     with pytest.raises(ValueError, match="`buckets` must have shape"):
         layer(x, buckets=other[:, :, :1])
+
+
+@pytest.mark.parametrize("rounds,graph", [(1, False), (2, True), (3, False)])
+def test_permute_rows_gradient_is_the_gather_gradient(rounds, graph):
+    """`permute_rows` (gradient by gathering with the inverse permutations) against automatic
+    differentiation of the plain gather (a scatter-add)."""
+    from reformer_keras.layers.lsh_attention import gather_rows, permute_rows
+    rng = np.random.default_rng(rounds)
+    b, h, n, d = 2, 3, 10, 4
+    x = tf.constant(rng.normal(size=(b, h, n, d)), tf.float32)
+    perm = np.stack([[[rng.permutation(n) for _ in range(rounds)] for _ in range(h)]
+                     for _ in range(b)])                                  # (b, h, rounds, n)
+    undo = np.argsort(perm, axis=-1) + (np.arange(rounds) * n)[:, None]
+    index = tf.constant(perm.reshape(b, h, -1), tf.int32)
+    inverse = tf.constant(undo.reshape(b, h, -1), tf.int32)
+    w = tf.constant(rng.normal(size=(b, h, rounds * n, d)), tf.float32)
+
+    def grads(fn):
+        def run(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = fn(x)
+                loss = tf.reduce_sum(y * w)
+            return y, tape.gradient(loss, x)
+        return (tf.function(run) if graph else run)(x)
+
+    got = grads(lambda x: permute_rows(x, index, inverse, rounds))
+    want = grads(lambda x: gather_rows(x, index))
+    for g, r in zip(got, want):
+        np.testing.assert_allclose(g, r, rtol=1e-6, atol=1e-6)
+    assert np.abs(np.asarray(want[1])).max() > 0.1
