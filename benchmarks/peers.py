@@ -53,7 +53,7 @@ def current_rss_gib():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
 
 
-def build(impl, seq_len, depth, ff_chunk):
+def build(impl, seq_len, depth, ff_chunk, reversible=True):
     """Returns (model, forward: ids (1, L) int64 -> logits (1, L, 256) float32, config dict)."""
     shape = axial_shape(seq_len)
     if impl == "reformer_pytorch":
@@ -66,10 +66,13 @@ def build(impl, seq_len, depth, ff_chunk):
             dim_head=HEAD_DIM, bucket_size=BUCKET, n_hashes=HASHES, ff_chunks=ff_chunks,
             ff_mult=D_FF // D_MODEL, causal=True, lsh_dropout=0.0, ff_dropout=0.0,
             post_attn_dropout=0.0, layer_dropout=0.0, axial_position_emb=True,
-            axial_position_shape=shape, reverse_thres=0)  # reverse_thres 0: always reversible
+            # reverse_thres 0: always reversible; >= seq_len: its ordinary-backprop blocks
+            axial_position_shape=shape, reverse_thres=0 if reversible else seq_len)
         return model, model, dict(n_buckets=seq_len // BUCKET, ff_chunks=ff_chunks,
                                   axial_shape=shape, positions="axial, summed")
     if impl == "hf":
+        if not reversible:
+            raise ValueError("hf has no ordinary-backprop option for its reversible layers")
         from transformers import ReformerConfig, ReformerModelWithLMHead  # noqa
         if seq_len % BUCKET or shape[0] * shape[1] != seq_len:
             raise ValueError("hf training needs seq_len = prod(axial shape), a multiple of 64")
@@ -119,6 +122,9 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ff_chunk", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reversible", type=int, default=1, choices=[0, 1],
+                        help="0: reformer_pytorch's reverse_thres above the length (same model, "
+                             "ordinary backprop: activations kept, no recompute)")
     args = parser.parse_args()
 
     import torch  # pylint: disable=import-outside-toplevel
@@ -126,7 +132,7 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     record = dict(impl=args.impl, mode=args.mode, seq_len=args.seq_len, num_layers=args.depth,
-                  attention="lsh", reversible=True, batch=1, threads=torch.get_num_threads(),
+                  attention="lsh", reversible=bool(args.reversible), batch=1, threads=torch.get_num_threads(),
                   versions=versions(),
                   env={k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "OMP_"))})
 
@@ -134,7 +140,8 @@ def main():
         record.update(extra, status=status, peak_rss_gib=round(peak_rss_gib(), 3))
         print(json.dumps(record), flush=True)
 
-    model, forward, info = build(args.impl, args.seq_len, args.depth, args.ff_chunk)
+    model, forward, info = build(args.impl, args.seq_len, args.depth, args.ff_chunk,
+                                 bool(args.reversible))
     record.update(config=info, n_params=sum(p.numel() for p in model.parameters()))
     ids = torch.randint(0, VOCAB, (1, args.seq_len), generator=torch.Generator().manual_seed(0))
     if args.mode == "train":

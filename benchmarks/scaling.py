@@ -90,6 +90,9 @@ flags.DEFINE_string("peer_python", "/tmp/peers/venv/bin/python",
                     "Python of the peer virtualenv; peers are skipped when it does not exist.")
 flags.DEFINE_list("peers", ["reformer_pytorch", "hf"], "Peer implementations.")
 flags.DEFINE_list("peer_lengths", None, "Lengths for the peers (default --lengths).")
+flags.DEFINE_list("peer_reversible", ["true"], "Peer reversible settings; false runs "
+                  "reformer_pytorch with its ordinary-backprop blocks (reverse_thres), the "
+                  "counterpart of ours with --reversible=false (hf has no such option).")
 flags.DEFINE_list("peer_depths", None, "Depths for the peers (default: --main_depth for the "
                   "star grid, --depths for product).")
 flags.DEFINE_string("output", "", "JSON-lines file to append every row to.")
@@ -243,8 +246,9 @@ def build_grid():
             for depth in peer_depths:
                 for impl in FLAGS.peers:
                     for mode in ("train", "infer"):
-                        if mode in modes:
-                            add(impl, mode, length, depth, "lsh", True)
+                        for rev in [_bool(x) for x in FLAGS.peer_reversible]:
+                            if mode in modes and (rev or impl == "reformer_pytorch"):
+                                add(impl, mode, length, depth, "lsh", rev)
     elif FLAGS.peers:
         print(f"peers skipped: no peer Python at {FLAGS.peer_python} (see benchmarks/peers.py "
               "for the virtualenv set-up)", flush=True)
@@ -261,6 +265,7 @@ def _command(cfg, single):
         return [FLAGS.peer_python, os.path.join(scaling_run.REPO, "benchmarks", "peers.py"),
                 f"--impl={cfg['impl']}", f"--seq_len={cfg['seq_len']}",
                 f"--depth={cfg['num_layers']}", f"--mode={cfg['mode']}",
+                f"--reversible={int(cfg['reversible'])}",
                 f"--warmup={0 if single else 1}"] + common_args
     return [sys.executable, "-m", "benchmarks.scaling", "--child", f"--c_mode={cfg['mode']}",
             f"--c_seq_len={cfg['seq_len']}", f"--c_layers={cfg['num_layers']}",

@@ -99,21 +99,25 @@ def _pair(rows, a, b, **want):
 
 
 def side_by_side(rows):
-    """Lines comparing ours (LSH, reversible) with each peer at equal mode / length / depth."""
+    """Lines comparing ours (LSH) with each peer at equal mode / length / depth / reversible
+    setting (rev "n": both run the reversible model with ordinary backprop)."""
     lines = []
     peers = sorted({r["impl"] for r in _ok(rows) if r["impl"] != "ours"})
     for peer in peers:
-        lines.append(f"ours (lsh, reversible) vs {peer}:")
-        lines.append(f"  {'mode':<6} {'tokens':>8} {'lay':>3} {'ours tok/s':>10} "
+        lines.append(f"ours (lsh) vs {peer}:")
+        lines.append(f"  {'mode':<6} {'tokens':>8} {'lay':>3} {'rev':>3} {'ours tok/s':>10} "
                      f"{'peer tok/s':>10} {'ratio':>6} {'ours GiB':>8} {'peer GiB':>8} "
                      f"{'ratio':>6}")
-        for p in sorted(_ok(rows, impl=peer), key=lambda r: (r["mode"], r["seq_len"])):
+        for p in sorted(_ok(rows, impl=peer),
+                        key=lambda r: (r["mode"], r["seq_len"], not r.get("reversible", True))):
+            rev = p.get("reversible", True)
             o = _pick(rows, p["num_layers"], impl="ours", mode=p["mode"], seq_len=p["seq_len"],
-                      attention="lsh", reversible=True)
+                      attention="lsh", reversible=rev)
             if o is None:
                 continue
             lines.append(
                 f"  {p['mode']:<6} {p['seq_len']:>8} {p['num_layers']:>3} "
+                f"{'y' if rev else 'n':>3} "
                 f"{o['tokens_per_s']:>10.0f} {p['tokens_per_s']:>10.0f} "
                 f"{o['tokens_per_s'] / p['tokens_per_s']:>6.2f} {o['peak_rss_gib']:>8.3f} "
                 f"{p['peak_rss_gib']:>8.3f} {o['peak_rss_gib'] / p['peak_rss_gib']:>6.2f}")
@@ -137,7 +141,7 @@ def _why_missing(rows, **want):
 def targets(rows):
     """The issue's targets P1-P8, from whatever rows are present ("n/a" otherwise)."""
     lsh = dict(impl="ours", attention="lsh", reversible=True, mode="train")
-    rp = dict(impl="reformer_pytorch", attention="lsh", mode="train")
+    rp = dict(impl="reformer_pytorch", attention="lsh", mode="train", reversible=True)
     out = []
     for length in (4096, 16384):
         o, p = _pair(rows, lsh, rp, seq_len=length)

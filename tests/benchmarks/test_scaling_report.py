@@ -67,7 +67,34 @@ def test_targets_without_rows_are_na():
 def test_side_by_side_ratio():
     lines = scaling_report.side_by_side(_rows())
     row = [l for l in lines if l.split()[:2] == ["train", "4096"]][0]
-    assert row.split()[5] == "2.00"
+    assert row.split()[3] == "y" and row.split()[6] == "2.00"
+
+
+def test_peer_rows_without_recompute_pair_with_ours_without():
+    """reformer_pytorch with its ordinary-backprop blocks (reversible=False) is compared with
+    ours at reversible=False, and never counted for P1 / P2."""
+    rows = _rows() + [_row("ours", "train", 4096, 6, 1.0, 2.0, reversible=False),
+                      _row("reformer_pytorch", "train", 4096, 6, 3.0, 1.5, reversible=False)]
+    lines = scaling_report.side_by_side(rows)
+    irreversible = [l.split() for l in lines if l.split()[:4] == ["train", "4096", "6", "n"]]
+    assert len(irreversible) == 1 and irreversible[0][6] == "3.00"
+    for r in rows:
+        scaling_report.add_flops(r, 100.0)
+    assert "train, 4096 tokens (6 layers): 2.000 (target >= 1.5: met)" in "\n".join(
+        scaling_report.targets(rows))
+
+
+def test_dry_run_lists_irreversible_peers(tmp_path):
+    fake_peer = tmp_path / "python"
+    fake_peer.write_text("")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.scaling", "--dry_run",
+                           f"--peer_python={fake_peer}", "--lengths=4096", "--depths=6",
+                           "--attention=lsh", "--modes=train", "--reversible=true,false",
+                           "--peer_reversible=true,false"], cwd=REPO, capture_output=True,
+                          text=True, timeout=60, check=True)
+    peer_lines = [l for l in proc.stdout.splitlines() if "reformer_pytorch" in l or "hf" in l]
+    assert len([l for l in peer_lines if "reformer_pytorch" in l]) == 2
+    assert len([l for l in peer_lines if "hf" in l]) == 1     # hf: reversible only
 
 
 def test_plots_are_written(tmp_path):
