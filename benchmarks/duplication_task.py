@@ -148,15 +148,14 @@ def accuracy(model, num_hashes, batches):
     return hits / total
 
 
-def evaluate(path, setting=None, bucket_size=None):
+def evaluate(path, bucket_size=None):
     """{eval setting: accuracy} of the model saved at `path`.
 
     Every evaluation model is built anew from the saved model's config, with the evaluation's
     attention kind and LSH bucket size (`bucket_size`, else `--eval_bucket_size`, else the saved
     model's own), and receives its weights: so LSH-trained and full-trained models are
-    evaluated the same way. `setting` (the training setting) is not needed; kept for callers.
+    evaluated the same way.
     """
-    del setting
     import keras  # pylint: disable=import-outside-toplevel
     import reformer_keras.models  # pylint: disable=import-outside-toplevel,unused-import
     from reformer_keras.datasets.pipelines import make_dataset  # pylint: disable=C0415
@@ -323,7 +322,7 @@ def main(argv):
                    bucket_size=FLAGS.bucket_size, d_model=FLAGS.d_model,
                    eval_bucket_size=FLAGS.eval_bucket_size or FLAGS.bucket_size,
                    wall_s=round(wall, 1), final_loss=loss,
-                   accuracy=evaluate(path, setting), model=path)
+                   accuracy=evaluate(path), model=path)
         print(json.dumps(row), flush=True)
         _append(row)
     print_table(_read_rows())

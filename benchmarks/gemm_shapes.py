@@ -18,6 +18,8 @@ import time
 
 from absl import app, flags
 
+import reformer_keras  # noqa: F401  (TF CPU runtime switches, before TensorFlow loads)
+
 FLAGS = flags.FLAGS
 
 # name -> (M, K, N, transpose_a, transpose_b): C (M, N) = op(A) @ op(B).
@@ -59,7 +61,6 @@ def _define_flags():
 def tf_rates(repeats=5, forms=None):
     """{form: GFLOP/s} with tf.linalg.matmul; each timing runs 8 independent products (distinct
     inputs, so grappler cannot merge them) inside one tf.function."""
-    import reformer_keras  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     rates = {}
     for name, (m, k, n, ta, tb) in (forms or FORMS).items():

@@ -5,6 +5,8 @@ multiple of the chunk length C, nc = Lp // C chunks, W = before + 1 + after wind
 dim.
 """
 
+import math
+
 import keras
 from keras import ops
 
@@ -264,13 +266,8 @@ KEEP_SCORES_MAX_ENTRIES = 2**25
 def _small_scores(q, k):
     """Whether the (..., Lq, Lk) scores of q (..., Lq, dh), k (..., Lk, dh) have a static size
     of at most `KEEP_SCORES_MAX_ENTRIES` entries."""
-    shape = list(q.shape[:-1]) + [k.shape[-2]]
-    size = 1
-    for dim in shape:
-        if dim is None:
-            return False
-        size *= dim
-    return size <= KEEP_SCORES_MAX_ENTRIES
+    shape = [*q.shape[:-1], k.shape[-2]]
+    return None not in shape and math.prod(shape) <= KEEP_SCORES_MAX_ENTRIES
 
 
 def fused_attention(q, k, v, q_pos, k_pos, k_valid, causal, shared_qk, bias=None,
