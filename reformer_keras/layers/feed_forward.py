@@ -71,13 +71,15 @@ class ChunkedFeedForward(keras.layers.Layer):
         inner_kernel_t, inner_bias, outer_kernel, outer_bias = weights or self._weights()
         if keras.backend.backend() == "tensorflow":
             from reformer_keras.layers import tf_feed_forward  # pylint: disable=import-outside-toplevel
-            h = tf_feed_forward.matmul_transposed(x, inner_kernel_t)
+            inner = tf_feed_forward.dense_transposed
+            outer = tf_feed_forward.dense
         else:
-            h = ops.einsum("bld,fd->blf", x, inner_kernel_t)
-        h = self.activation(h + inner_bias)
+            inner = lambda a, w: ops.einsum("bld,fd->blf", a, w)
+            outer = ops.matmul
+        h = self.activation(inner(x, inner_kernel_t) + inner_bias)
         if training and self.dropout:
             h = au.dropout(h, self.dropout, seed, salt=31 + salt)
-        return ops.matmul(h, outer_kernel) + outer_bias
+        return outer(h, outer_kernel) + outer_bias
 
     def _whole_for_gradient(self, training):
         """Whether to run unchunked because a gradient is being taken (TensorFlow, automatic

@@ -1,10 +1,18 @@
 """TensorFlow-only pieces of `ChunkedFeedForward`'s fast path.
 
-- `matmul_transposed`: the inner product against the kernel transposed to (d_ff, d_model).
-  x (B, 128, 256) @ W (256, 1024) is a slow GEMM shape for this machine's oneDNN (36-40 GFLOP/s
-  per core); against the transposed kernel the same product runs at 60-83 GFLOP/s
-  (`docs/benchmarks.md`, session 8). `keras.ops.einsum` rewrites that subscript into an
-  explicit transpose and a broadcast batch matmul, which loses most of the gain, hence tf.einsum.
+- `dense_transposed(x, kernel_t)`: the inner product against the kernel transposed to
+  (d_ff, d_model). x (B, 128, 256) @ W (256, 1024) as stored is a slow GEMM shape for this
+  machine's oneDNN (36-43 GFLOP/s per core); against the transposed kernel the same product runs
+  at 60-83 GFLOP/s (`docs/benchmarks.md`, session 8).
+- `dense(x, kernel)`: the outer product.
+- Both have a custom gradient whose weight product runs as a convolution filter gradient
+  (`weight_gradient`). The weight gradient of y = x @ W is x^T @ dy, whose reduction runs over
+  the long axis (batch x length). Automatic differentiation emits it as
+  `MatMul(transpose_a=True)`, which TensorFlow 2.21's oneDNN runs at 34-40 GFLOP/s per core for
+  the feed-forward's shapes: half the rate of the forward products, and of PyTorch's BLAS on the
+  same product (`benchmarks/gemm_shapes.py`). Explicit transposes, batch matmuls and XLA do not
+  help. The same product is the filter gradient of a 1x1 convolution with the tokens as pixels
+  (`Conv2DBackpropFilter`), whose oneDNN kernel runs it at 51-58 GFLOP/s per core.
 - `tape_is_recording`: whether the layer is being run for a gradient. Then automatic
   differentiation of the chunk loop would stack every chunk's activations anyway, so the
   chunking bounds nothing; the layer runs the whole sequence at once instead (bigger GEMMs,
@@ -14,10 +22,63 @@
 import tensorflow as tf
 from tensorflow.python.eager import record  # pylint: disable=g-direct-tensorflow-import
 
+from reformer_keras.layers.tf_custom_gradient import custom_gradient
 
-def matmul_transposed(x, kernel_t):
-    """x (B, L, d_in) @ kernel_t (d_out, d_in)^T -> (B, L, d_out)."""
-    return tf.einsum("bld,fd->blf", x, kernel_t)
+
+def weight_gradient(x, dy):
+    """x (N, d_in), dy (N, d_out) -> x^T @ dy (d_in, d_out). float32 goes through
+    `Conv2DBackpropFilter`, the N positions as the pixels of a 1 x N image; other dtypes through
+    the matmul."""
+    if x.dtype != tf.float32 or dy.dtype != tf.float32:
+        return tf.matmul(x, dy, transpose_a=True)
+    d_in, d_out = tf.shape(x)[1], tf.shape(dy)[1]
+    grad = tf.raw_ops.Conv2DBackpropFilter(
+        input=x[None, None], filter_sizes=tf.stack([1, 1, d_in, d_out]),
+        out_backprop=dy[None, None], strides=[1, 1, 1, 1], padding="VALID")
+    return tf.reshape(grad, tf.shape(grad)[2:])
+
+
+def _flat(x):
+    """(..., d) -> ((N, d), the leading shape)."""
+    return tf.reshape(x, (-1, tf.shape(x)[-1])), tf.shape(x)[:-1]
+
+
+def _restore(y, lead):
+    """(N, d) -> (*lead, d)."""
+    return tf.reshape(y, tf.concat([lead, tf.shape(y)[-1:]], axis=0))
+
+
+def dense(x, kernel):
+    """x (..., d_in) @ kernel (d_in, d_out) -> (..., d_out)."""
+
+    @custom_gradient
+    def product(x, kernel):
+        x2, lead = _flat(x)
+
+        def grad(dy):
+            dy2, _ = _flat(dy)
+            dx = tf.matmul(dy2, kernel, transpose_b=True)
+            return _restore(dx, lead), weight_gradient(x2, dy2)
+
+        return _restore(tf.matmul(x2, kernel), lead), grad
+
+    return product(x, tf.convert_to_tensor(kernel))
+
+
+def dense_transposed(x, kernel_t):
+    """x (..., d_in) @ kernel_t (d_out, d_in)^T -> (..., d_out)."""
+
+    @custom_gradient
+    def product(x, kernel_t):
+        x2, lead = _flat(x)
+
+        def grad(dy):
+            dy2, _ = _flat(dy)
+            return _restore(tf.matmul(dy2, kernel_t), lead), weight_gradient(dy2, x2)
+
+        return _restore(tf.matmul(x2, kernel_t, transpose_b=True), lead), grad
+
+    return product(x, tf.convert_to_tensor(kernel_t))
 
 
 def tape_is_recording():
