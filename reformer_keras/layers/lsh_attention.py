@@ -17,6 +17,7 @@ import numpy as np
 from keras import ops
 
 from reformer_keras.layers import attention_utils as au
+from reformer_keras.layers.lsh_utils import gather_rows, permute_rows, signed_argmax
 from reformer_keras.layers.self_attention_base import SelfAttentionBase, check_positive_int
 
 # Above this many buckets, `num_buckets=None` factorises the hash into two rotations, so that
@@ -45,40 +46,6 @@ def auto_num_buckets(padded_length, bucket_size):
         return (total,)
     first = 2 ** int(math.ceil(math.log2(total) / 2))
     return (first, total // first)
-
-
-def gather_rows(x, index):
-    """x (B, H, N, d), index (B, H, M) int in [0, N) -> (B, H, M, d), as one flat gather."""
-    b, h, n, d = ops.shape(x)
-    flat = ops.reshape(x, (-1, d))
-    offsets = ops.reshape(ops.arange(b * h, dtype="int32") * n, (b, h, 1))
-    index = ops.cast(index, "int32") + offsets
-    return ops.reshape(ops.take(flat, ops.reshape(index, (-1,)), axis=0),
-                       (b, h, -1, d))
-
-
-def permute_rows(x, index, inverse, rounds=1):
-    """`gather_rows(x, index)` whose gradient is a gather too, not a scatter-add.
-
-    x (B, H, N, d); index (B, H, rounds * N) holds, for each of `rounds` rounds, a permutation
-    of [0, N); inverse (B, H, rounds * N) the inverse permutations, offset into the output's
-    rows (round r's entries + r * N). Returns (B, H, rounds * N, d). The gradient of a gather
-    is a scatter-add (TensorFlow: UnsortedSegmentSum, one thread); for permutations it is the
-    gather by the inverse, summed over the rounds.
-    """
-    @au.custom_gradient
-    def permute(x):
-        def grad(*d_out, upstream=None):
-            d_y = upstream if upstream is not None else d_out[0]
-            d_x = gather_rows(d_y, inverse)                     # (B, H, rounds * N, d)
-            if isinstance(rounds, int) and rounds == 1:
-                return d_x
-            b, h, _, d = ops.shape(d_x)
-            return ops.sum(ops.reshape(d_x, (b, h, rounds, -1, d)), axis=2)
-
-        return gather_rows(x, index), grad
-
-    return permute(x)
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
@@ -236,11 +203,7 @@ class LSHSelfAttention(SelfAttentionBase):
                                   (heads, dh, n_out, num // 2))      # (h, dh, n', r)
             rotated = ops.einsum("bhld,hdm->bhlm", qk, ops.reshape(rotations, (heads, dh, -1)))
             rotated = ops.reshape(rotated, (batch, heads, length, n_out, num // 2))
-            # argmax over [rotated, -rotated] without materialising the concatenation.
-            top, bottom = ops.max(rotated, axis=-1), ops.min(rotated, axis=-1)
-            bucket = ops.where(top >= -bottom, ops.argmax(rotated, axis=-1),
-                               ops.argmin(rotated, axis=-1) + num // 2)
-            buckets = buckets + ops.cast(bucket, "int32") * stride
+            buckets = buckets + signed_argmax(rotated, num // 2) * stride
             stride = stride * num
         return ops.transpose(buckets, (0, 1, 3, 2))
 

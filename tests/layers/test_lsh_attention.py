@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from reformer_keras.layers import FullSelfAttention, LocalSelfAttention, LSHSelfAttention
+from reformer_keras.layers.lsh_utils import gather_rows, permute_rows, signed_argmax
 
 RNG = np.random.default_rng(0)
 
@@ -253,7 +254,6 @@ def test_given_buckets_reproduce_the_call(attn_chunks):
 def test_permute_rows_gradient_is_the_gather_gradient(rounds, graph):
     """`permute_rows` (gradient by gathering with the inverse permutations) against automatic
     differentiation of the plain gather (a scatter-add)."""
-    from reformer_keras.layers.lsh_attention import gather_rows, permute_rows
     rng = np.random.default_rng(rounds)
     b, h, n, d = 2, 3, 10, 4
     x = tf.constant(rng.normal(size=(b, h, n, d)), tf.float32)
@@ -278,3 +278,25 @@ def test_permute_rows_gradient_is_the_gather_gradient(rounds, graph):
     for g, r in zip(got, want):
         np.testing.assert_allclose(g, r, rtol=1e-6, atol=1e-6)
     assert np.abs(np.asarray(want[1])).max() > 0.1
+
+
+@pytest.mark.parametrize("num_buckets", [8, [4, 6]])
+def test_hash_buckets_are_the_argmax_over_rotations_and_their_negations(num_buckets):
+    """The paper's angular LSH, h(x) = argmax([xR; -xR]), per factor, against NumPy; ties
+    (here: rows of zeros and a repeated extreme) take the first index, as argmax does."""
+    layer = LSHSelfAttention(2, 8, bucket_size=4, num_hashes=3, num_buckets=num_buckets, seed=3)
+    qk = np.random.default_rng(2).normal(size=(2, 2, 16, 8)).astype("float32")
+    qk[0, 0, 0] = 0.0
+    factors = layer._bucket_factors(16)
+    got = np.asarray(layer.hash_buckets(tf.constant(qk), 3, factors))
+    want, stride = np.zeros((2, 2, 3, 16), np.int64), 1
+    for i, num in enumerate(factors):
+        rot = np.asarray(layer.rotations(i, 3, num, None))             # (H, dh, n, num / 2)
+        rotated = np.einsum("bhld,hdnm->bhnlm", qk, rot)
+        want += np.argmax(np.concatenate([rotated, -rotated], -1), -1) * stride
+        stride *= num
+    np.testing.assert_array_equal(got, want)
+    tie = tf.constant([[1.0, -3.0, 3.0, 0.5], [-2.0, 1.0, -2.0, 2.0], [0.0] * 4])
+    np.testing.assert_array_equal(
+        signed_argmax(tie, 4),
+        np.argmax(np.concatenate([tie.numpy(), -tie.numpy()], -1), -1))

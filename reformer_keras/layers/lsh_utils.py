@@ -1,0 +1,53 @@
+"""Sorting and hashing helpers of `LSHSelfAttention`: row gathers by per-head index, a
+permutation whose gradient is a gather, and the angular hash's signed argmax."""
+
+from keras import ops
+
+from reformer_keras.layers import attention_utils as au
+
+
+def gather_rows(x, index):
+    """x (B, H, N, d), index (B, H, M) int in [0, N) -> (B, H, M, d), as one flat gather."""
+    b, h, n, d = ops.shape(x)
+    flat = ops.reshape(x, (-1, d))
+    offsets = ops.reshape(ops.arange(b * h, dtype="int32") * n, (b, h, 1))
+    index = ops.cast(index, "int32") + offsets
+    return ops.reshape(ops.take(flat, ops.reshape(index, (-1,)), axis=0),
+                       (b, h, -1, d))
+
+
+def permute_rows(x, index, inverse, rounds=1):
+    """`gather_rows(x, index)` whose gradient is a gather too, not a scatter-add.
+
+    x (B, H, N, d); index (B, H, rounds * N) holds, for each of `rounds` rounds, a permutation
+    of [0, N); inverse (B, H, rounds * N) the inverse permutations, offset into the output's
+    rows (round r's entries + r * N). Returns (B, H, rounds * N, d). The gradient of a gather
+    is a scatter-add (TensorFlow: UnsortedSegmentSum, one thread); for permutations it is the
+    gather by the inverse, summed over the rounds.
+    """
+    @au.custom_gradient
+    def permute(x):
+        def grad(*d_out, upstream=None):
+            d_y = upstream if upstream is not None else d_out[0]
+            d_x = gather_rows(d_y, inverse)                     # (B, H, rounds * N, d)
+            if isinstance(rounds, int) and rounds == 1:
+                return d_x
+            b, h, _, d = ops.shape(d_x)
+            return ops.sum(ops.reshape(d_x, (b, h, rounds, -1, d)), axis=2)
+
+        return gather_rows(x, index), grad
+
+    return permute(x)
+
+
+def signed_argmax(rotated, half):
+    """argmax over the last axis of [rotated, -rotated] (first index on ties), without the
+    concatenation and without ArgMax/ArgMin, whose CPU kernels take ~2.5x as long as these five
+    vectorised passes. rotated (..., half) -> (...,) int32 in [0, 2 * half)."""
+    top = ops.max(rotated, axis=-1, keepdims=True)
+    bottom = ops.min(rotated, axis=-1, keepdims=True)
+    positive = top >= -bottom
+    first = ops.min(ops.where(rotated == ops.where(positive, top, bottom),
+                              ops.arange(half, dtype="int32"), half), axis=-1)
+    first = ops.minimum(first, half - 1)  # NaN rows match nothing: keep the index in range
+    return ops.where(positive[..., 0], first, first + half)
