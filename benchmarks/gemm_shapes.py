@@ -7,8 +7,9 @@ The same (M, K, N) product can run at very different rates depending on which op
 transposed in memory. The rows are the feed-forward's products for a 128-token chunk and for a
 whole 4K sequence (d_model 256, d_ff 1024): the forward against the kernel as stored (256, 1024)
 and transposed (1024, 256), and the two weight gradients (x^T @ dh: the long axis is the
-reduction). With `--torch_python`, the same products are timed with PyTorch in a child process
-(the peers' library), for comparison on this machine. One JSON line per form and library.
+reduction), also as the library's feed-forward computes them (a 1x1-convolution filter
+gradient, TensorFlow only). With `--torch_python`, the same products are timed with PyTorch in a
+child process (the peers' library), for comparison on this machine. One JSON line per form and library.
 """
 
 import json
@@ -82,14 +83,41 @@ def tf_rates(repeats=5, forms=None):
     return rates
 
 
+def weight_gradient_rates(repeats=5, forms=None):
+    """{form: GFLOP/s} of the weight-gradient forms (transpose_a) computed the way the library's
+    feed-forward does (`tf_feed_forward.weight_gradient`: a 1x1-convolution filter gradient),
+    timed as `tf_rates` does."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from reformer_keras.layers import tf_feed_forward  # pylint: disable=import-outside-toplevel
+    rates = {}
+    forms = forms or {k: v for k, v in FORMS.items() if v[3] and not v[4]}
+    for name, (m, k, n, _, _) in forms.items():
+        a = tf.random.normal((8, k, m), seed=1)
+        b = tf.random.normal((k, n), seed=2)
+
+        @tf.function
+        def eight(a, b):
+            return tf.stack([tf_feed_forward.weight_gradient(a[i], b)[0, 0] for i in range(8)])
+
+        eight(a, b).numpy()
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            eight(a, b).numpy()
+            best = min(best, (time.perf_counter() - start) / 8)
+        rates[name + " as conv filter grad"] = round(2 * m * k * n / best / 1e9, 1)
+    return rates
+
+
 def main(argv):
     del argv
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     if FLAGS.threads:
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    for name, rate in tf_rates(FLAGS.repeats).items():
-        m, k, n, _, _ = FORMS[name]
+    rates = dict(tf_rates(FLAGS.repeats), **weight_gradient_rates(FLAGS.repeats))
+    for name, rate in rates.items():
+        m, k, n, _, _ = FORMS[name.replace(" as conv filter grad", "")]
         print(json.dumps(dict(library="tensorflow " + tf.__version__, form=name,
                               shape=[m, k, n], gflops=rate)), flush=True)
     if FLAGS.torch_python:

@@ -21,3 +21,10 @@ def test_rates_for_small_forms():
     rates = gemm_shapes.tf_rates(repeats=1, forms=forms)
     assert set(rates) == set(forms)
     assert all(r > 0 for r in rates.values())
+
+
+def test_weight_gradient_rates_time_the_transpose_a_forms():
+    forms = {"weight_grad": (64, 256, 32, True, False)}
+    rates = gemm_shapes.weight_gradient_rates(repeats=1, forms=forms)
+    assert list(rates) == ["weight_grad as conv filter grad"]
+    assert rates["weight_grad as conv filter grad"] > 0
