@@ -9,7 +9,8 @@ whole 4K sequence (d_model 256, d_ff 1024): the forward against the kernel as st
 and transposed (1024, 256), and the two weight gradients (x^T @ dh: the long axis is the
 reduction), also as the library's feed-forward computes them (a 1x1-convolution filter
 gradient, TensorFlow only). With `--torch_python`, the same products are timed with PyTorch in a
-child process (the peers' library), for comparison on this machine. One JSON line per form and library.
+child process (the peers' library), for comparison on this machine. One JSON line per form and
+library.
 """
 
 import json
