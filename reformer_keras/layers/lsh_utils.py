@@ -47,7 +47,13 @@ def signed_argmax(rotated, half):
     top = ops.max(rotated, axis=-1, keepdims=True)
     bottom = ops.min(rotated, axis=-1, keepdims=True)
     positive = top >= -bottom
+    # The smallest integer type that holds `half` keeps the rotation-sized temporary small.
+    dtype = "int32" if not isinstance(half, int) else next(
+        t for t, top_value in (("int8", 127), ("int16", 32767), ("int32", 2**31 - 1))
+        if half <= top_value)
     first = ops.min(ops.where(rotated == ops.where(positive, top, bottom),
-                              ops.arange(half, dtype="int32"), half), axis=-1)
-    first = ops.minimum(first, half - 1)  # NaN rows match nothing: keep the index in range
+                              ops.cast(ops.arange(half, dtype="int32"), dtype),
+                              ops.cast(half, dtype)), axis=-1)
+    # NaN rows match nothing: keep the index in range.
+    first = ops.minimum(ops.cast(first, "int32"), half - 1)
     return ops.where(positive[..., 0], first, first + half)

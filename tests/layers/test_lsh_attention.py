@@ -300,3 +300,14 @@ def test_hash_buckets_are_the_argmax_over_rotations_and_their_negations(num_buck
     np.testing.assert_array_equal(
         signed_argmax(tie, 4),
         np.argmax(np.concatenate([tie.numpy(), -tie.numpy()], -1), -1))
+
+
+@pytest.mark.parametrize("half", [100, 200, 40000])
+def test_signed_argmax_for_index_types_int8_int16_int32(half):
+    rotated = np.random.default_rng(half).normal(size=(3, half)).astype("float32")
+    rotated[1, half - 1] = -9.0  # the winner in the last slot of the negated half
+    want = np.argmax(np.concatenate([rotated, -rotated], -1), -1)
+    for got in (signed_argmax(tf.constant(rotated), half),
+                tf.function(signed_argmax)(tf.constant(rotated), half)):
+        assert got.dtype == tf.int32 and want[1] == 2 * half - 1
+        np.testing.assert_array_equal(got, want)
