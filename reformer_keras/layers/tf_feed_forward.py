@@ -8,11 +8,11 @@
 - Both have a custom gradient whose weight product runs as a convolution filter gradient
   (`weight_gradient`). The weight gradient of y = x @ W is x^T @ dy, whose reduction runs over
   the long axis (batch x length). Automatic differentiation emits it as
-  `MatMul(transpose_a=True)`, which TensorFlow 2.21's oneDNN runs at 34-40 GFLOP/s per core for
+  `MatMul(transpose_a=True)`, which TensorFlow 2.21's oneDNN runs at 32-40 GFLOP/s per core for
   the feed-forward's shapes: half the rate of the forward products, and of PyTorch's BLAS on the
   same product (`benchmarks/gemm_shapes.py`). Explicit transposes, batch matmuls and XLA do not
   help. The same product is the filter gradient of a 1x1 convolution with the tokens as pixels
-  (`Conv2DBackpropFilter`), whose oneDNN kernel runs it at 51-58 GFLOP/s per core.
+  (`Conv2DBackpropFilter`), whose oneDNN kernel runs it at 47-58 GFLOP/s per core.
 - `tape_is_recording`: whether the layer is being run for a gradient. Then automatic
   differentiation of the chunk loop would stack every chunk's activations anyway, so the
   chunking bounds nothing; the layer runs the whole sequence at once instead (bigger GEMMs,
