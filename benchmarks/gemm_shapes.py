@@ -60,54 +60,51 @@ def _define_flags():
     flags.DEFINE_string("torch_python", "", "Python with torch: time the same forms there too.")
 
 
+def _gflops(product, a, b, flops, repeats):
+    """GFLOP/s of `product(a[i], b)` (flops each), best of `repeats` timings of 8 independent
+    products (distinct inputs, so grappler cannot merge them) inside one tf.function."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    @tf.function
+    def eight(a, b):
+        return tf.stack([product(a[i], b)[0, 0] for i in range(8)])
+
+    eight(a, b).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        eight(a, b).numpy()
+        best = min(best, (time.perf_counter() - start) / 8)
+    return round(flops / best / 1e9, 1)
+
+
 def tf_rates(repeats=5, forms=None):
-    """{form: GFLOP/s} with tf.linalg.matmul; each timing runs 8 independent products (distinct
-    inputs, so grappler cannot merge them) inside one tf.function."""
+    """{form: GFLOP/s} with tf.linalg.matmul (`_gflops`)."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     rates = {}
     for name, (m, k, n, ta, tb) in (forms or FORMS).items():
         a = tf.random.normal((8,) + ((k, m) if ta else (m, k)), seed=1)
         b = tf.random.normal((n, k) if tb else (k, n), seed=2)
-
-        @tf.function
-        def eight(a, b, ta=ta, tb=tb):
-            return tf.stack([tf.linalg.matmul(a[i], b, transpose_a=ta, transpose_b=tb)[0, 0]
-                             for i in range(8)])
-
-        eight(a, b).numpy()
-        best = float("inf")
-        for _ in range(repeats):
-            start = time.perf_counter()
-            eight(a, b).numpy()
-            best = min(best, (time.perf_counter() - start) / 8)
-        rates[name] = round(2 * m * k * n / best / 1e9, 1)
+        product = lambda a, b, ta=ta, tb=tb: tf.linalg.matmul(a, b, transpose_a=ta,
+                                                               transpose_b=tb)
+        rates[name] = _gflops(product, a, b, 2 * m * k * n, repeats)
     return rates
+
+
+FILTER_GRAD = " as conv filter grad"  # suffix of the forms `weight_gradient_rates` times
 
 
 def weight_gradient_rates(repeats=5, forms=None):
-    """{form: GFLOP/s} of the weight-gradient forms (transpose_a) computed the way the library's
-    feed-forward does (`tf_feed_forward.weight_gradient`: a 1x1-convolution filter gradient),
-    timed as `tf_rates` does."""
+    """{form + FILTER_GRAD: GFLOP/s} of the weight-gradient forms (transpose_a) computed the way
+    the library's feed-forward does (`tf_feed_forward.weight_gradient`: a 1x1-convolution filter
+    gradient), timed as `tf_rates` does."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from reformer_keras.layers import tf_feed_forward  # pylint: disable=import-outside-toplevel
-    rates = {}
     forms = forms or {k: v for k, v in FORMS.items() if v[3] and not v[4]}
-    for name, (m, k, n, _, _) in forms.items():
-        a = tf.random.normal((8, k, m), seed=1)
-        b = tf.random.normal((k, n), seed=2)
-
-        @tf.function
-        def eight(a, b):
-            return tf.stack([tf_feed_forward.weight_gradient(a[i], b)[0, 0] for i in range(8)])
-
-        eight(a, b).numpy()
-        best = float("inf")
-        for _ in range(repeats):
-            start = time.perf_counter()
-            eight(a, b).numpy()
-            best = min(best, (time.perf_counter() - start) / 8)
-        rates[name + " as conv filter grad"] = round(2 * m * k * n / best / 1e9, 1)
-    return rates
+    return {name + FILTER_GRAD: _gflops(tf_feed_forward.weight_gradient,
+                                        tf.random.normal((8, k, m), seed=1),
+                                        tf.random.normal((k, n), seed=2), 2 * m * k * n, repeats)
+            for name, (m, k, n, _, _) in forms.items()}
 
 
 def main(argv):
@@ -118,7 +115,7 @@ def main(argv):
         tf.config.threading.set_inter_op_parallelism_threads(1)
     rates = dict(tf_rates(FLAGS.repeats), **weight_gradient_rates(FLAGS.repeats))
     for name, rate in rates.items():
-        m, k, n, _, _ = FORMS[name.replace(" as conv filter grad", "")]
+        m, k, n, _, _ = FORMS[name.removesuffix(FILTER_GRAD)]
         print(json.dumps(dict(library="tensorflow " + tf.__version__, form=name,
                               shape=[m, k, n], gflops=rate)), flush=True)
     if FLAGS.torch_python:

@@ -48,8 +48,10 @@ def _restore(y, lead):
     return tf.reshape(y, tf.concat([lead, tf.shape(y)[-1:]], axis=0))
 
 
-def dense(x, kernel):
-    """x (..., d_in) @ kernel (d_in, d_out) -> (..., d_out)."""
+def _dense(x, kernel, transposed):
+    """x (..., d_in) @ kernel -> (..., d_out); kernel (d_in, d_out), or (d_out, d_in) when
+    `transposed`. The gradient: the ordinary input product, and `weight_gradient` for the
+    kernel (in the kernel's layout)."""
 
     @custom_gradient
     def product(x, kernel):
@@ -57,28 +59,23 @@ def dense(x, kernel):
 
         def grad(dy):
             dy2, _ = _flat(dy)
-            dx = tf.matmul(dy2, kernel, transpose_b=True)
-            return _restore(dx, lead), weight_gradient(x2, dy2)
+            dx = tf.matmul(dy2, kernel, transpose_b=not transposed)
+            d_kernel = weight_gradient(dy2, x2) if transposed else weight_gradient(x2, dy2)
+            return _restore(dx, lead), d_kernel
 
-        return _restore(tf.matmul(x2, kernel), lead), grad
+        return _restore(tf.matmul(x2, kernel, transpose_b=transposed), lead), grad
 
     return product(x, tf.convert_to_tensor(kernel))
 
 
+def dense(x, kernel):
+    """x (..., d_in) @ kernel (d_in, d_out) -> (..., d_out)."""
+    return _dense(x, kernel, transposed=False)
+
+
 def dense_transposed(x, kernel_t):
     """x (..., d_in) @ kernel_t (d_out, d_in)^T -> (..., d_out)."""
-
-    @custom_gradient
-    def product(x, kernel_t):
-        x2, lead = _flat(x)
-
-        def grad(dy):
-            dy2, _ = _flat(dy)
-            return _restore(tf.matmul(dy2, kernel_t), lead), weight_gradient(dy2, x2)
-
-        return _restore(tf.matmul(x2, kernel_t, transpose_b=True), lead), grad
-
-    return product(x, tf.convert_to_tensor(kernel_t))
+    return _dense(x, kernel_t, transposed=True)
 
 
 def tape_is_recording():
