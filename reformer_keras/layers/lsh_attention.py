@@ -81,6 +81,9 @@ class LSHSelfAttention(SelfAttentionBase):
       seed: int seed. In training, rotations and dropout masks are drawn afresh at each call; at
         inference, rotations come from a fixed seed derived from `seed` (chosen at random when
         None and stored in the config), so inference is deterministic and survives saving.
+      rotations_per_example: in training, draw each example its own rotations (as trax does),
+        so one step hashes the batch B different ways instead of one: (B, H, dh, n, r) instead
+        of (H, dh, n, r) Gaussians, same FLOPs. Inference always uses the shared fixed ones.
 
     Call: `layer(x, padding_mask=None, training=None, num_hashes=None, buckets=None)`; x (B, L,
     d_model) -> (B, L, d_model). Any L works: it is padded internally to a multiple of
@@ -91,7 +94,7 @@ class LSHSelfAttention(SelfAttentionBase):
     def __init__(self, num_heads, head_dim, bucket_size=64, num_hashes=2, num_buckets=None,
                  causal=False, num_chunks_before=1, num_chunks_after=0,
                  allow_duplicate_attention=True, attn_chunks=1, query_chunk_len=None, seed=None,
-                 hash_seed=None, **kwargs):
+                 hash_seed=None, rotations_per_example=False, **kwargs):
         kwargs.pop("shared_qk", None)
         super().__init__(num_heads, head_dim, causal=causal, shared_qk=True, seed=seed, **kwargs)
         self.bucket_size = check_positive_int("bucket_size", bucket_size)
@@ -111,6 +114,7 @@ class LSHSelfAttention(SelfAttentionBase):
                 f"`query_chunk_len` must be None or a multiple of bucket_size={bucket_size}, got "
                 f"{query_chunk_len!r}.")
         self.query_chunk_len = query_chunk_len
+        self.rotations_per_example = bool(rotations_per_example)
         if hash_seed is None:
             hash_seed = seed if seed is not None else random.randrange(2**31 - 1)
         self.hash_seed = int(hash_seed)
@@ -164,8 +168,9 @@ class LSHSelfAttention(SelfAttentionBase):
         chunks = ops.maximum(padded_length // self.bucket_size, 2)
         return (ops.cast(2 ** ops.round(ops.log2(ops.cast(chunks, "float32"))), "int32"),)
 
-    def rotations(self, factor_index, num_hashes, num_buckets, seed):
-        """Random rotations (H, dh, n, num_buckets // 2) float32 for one hash factor.
+    def rotations(self, factor_index, num_hashes, num_buckets, seed, batch=None):
+        """Random rotations (H, dh, n, num_buckets // 2) float32 for one hash factor, or
+        (batch, H, dh, n, num_buckets // 2) when `batch` (an int or scalar tensor) is given.
 
         Training (`seed` a tensor): drawn statelessly from the call's seed, so the reversible
         recompute redraws the same ones. Inference (`seed` None): NumPy draws from `hash_seed`,
@@ -173,6 +178,8 @@ class LSHSelfAttention(SelfAttentionBase):
         identically (TF's stateless kernels differ between XLA and non-XLA).
         """
         shape = (self.num_heads, self.head_dim, num_hashes, num_buckets // 2)
+        if batch is not None:
+            shape = (batch,) + shape
         if seed is None and isinstance(num_buckets, int):
             rng = np.random.default_rng([self.hash_seed, factor_index, num_hashes, num_buckets])
             return ops.convert_to_tensor(rng.standard_normal(shape).astype("float32"))
@@ -185,7 +192,8 @@ class LSHSelfAttention(SelfAttentionBase):
                      num_rounds=None):
         """Angular LSH. qk (B, h, Lp, dh) -> buckets (B, h, n', Lp) int32 in [0, prod(factors)).
 
-        `seed`: the call's stateless seed in training, None at inference (see `rotations`).
+        `seed`: the call's stateless seed in training, None at inference (see `rotations`;
+        with `rotations_per_example`, training draws them per example of the batch).
         A group of heads and rounds (qk holds heads `head_start` .. + h; the result covers rounds
         `round_start` .. + `num_rounds` of `num_hashes`; starts may be tensors) hashes exactly
         as it does among all.
@@ -198,10 +206,18 @@ class LSHSelfAttention(SelfAttentionBase):
         for i, num in enumerate(factors):
             if isinstance(num, int) and num == 1:
                 continue
-            rotations = self.rotations(i, num_hashes, num, seed)     # (H, dh, n, r)
-            rotations = ops.slice(rotations, (head_start, 0, round_start, 0),
-                                  (heads, dh, n_out, num // 2))      # (h, dh, n', r)
-            rotated = ops.einsum("bhld,hdm->bhlm", qk, ops.reshape(rotations, (heads, dh, -1)))
+            if seed is not None and self.rotations_per_example:
+                rotations = self.rotations(i, num_hashes, num, seed, batch)  # (B, H, dh, n, r)
+                rotations = ops.slice(rotations, (0, head_start, 0, round_start, 0),
+                                      (batch, heads, dh, n_out, num // 2))
+                rotated = ops.einsum("bhld,bhdm->bhlm", qk,
+                                     ops.reshape(rotations, (batch, heads, dh, -1)))
+            else:
+                rotations = self.rotations(i, num_hashes, num, seed)  # (H, dh, n, r)
+                rotations = ops.slice(rotations, (head_start, 0, round_start, 0),
+                                      (heads, dh, n_out, num // 2))   # (h, dh, n', r)
+                rotated = ops.einsum("bhld,hdm->bhlm", qk,
+                                     ops.reshape(rotations, (heads, dh, -1)))
             rotated = ops.reshape(rotated, (batch, heads, length, n_out, num // 2))
             buckets = buckets + signed_argmax(rotated, num // 2) * stride
             stride = stride * num
@@ -360,5 +376,5 @@ class LSHSelfAttention(SelfAttentionBase):
             num_chunks_before=self.num_chunks_before, num_chunks_after=self.num_chunks_after,
             allow_duplicate_attention=self.allow_duplicate_attention,
             attn_chunks=self.attn_chunks, query_chunk_len=self.query_chunk_len,
-            hash_seed=self.hash_seed)
+            hash_seed=self.hash_seed, rotations_per_example=self.rotations_per_example)
         return config

@@ -165,12 +165,14 @@ def test_training_draws_fresh_rotations_inference_is_deterministic():
     assert np.abs(a - b).max() > 1e-5
 
 
-def test_attn_chunks_memory_knob_gives_the_same_result():
+@pytest.mark.parametrize("attn_chunks,per_example", [(4, False), (4, True), (8, True)])
+def test_attn_chunks_memory_knob_gives_the_same_result(attn_chunks, per_example):
     x = _x(2, 50, 16, seed=8)
     whole = LSHSelfAttention(4, 8, bucket_size=8, num_hashes=2, num_buckets=4, causal=True,
-                             seed=9)
+                             seed=9, rotations_per_example=per_example)
     chunked = LSHSelfAttention(4, 8, bucket_size=8, num_hashes=2, num_buckets=4, causal=True,
-                               seed=9, attn_chunks=4)
+                               seed=9, attn_chunks=attn_chunks,
+                               rotations_per_example=per_example)
     whole(x)
     _copy_weights(whole, chunked, x)
     np.testing.assert_allclose(np.asarray(chunked(x)), np.asarray(whole(x)), atol=1e-6)
@@ -228,12 +230,12 @@ def test_training_gradients_match_finite_differences():
         assert checked >= 8, (getattr(target, "name", "x"), checked)
 
 
-@pytest.mark.parametrize("attn_chunks", [1, 8])
-def test_given_buckets_reproduce_the_call(attn_chunks):
+@pytest.mark.parametrize("attn_chunks,per_example", [(1, False), (8, False), (8, True)])
+def test_given_buckets_reproduce_the_call(attn_chunks, per_example):
     """`compute_buckets` gives the buckets `call` hashes into (training and inference, all heads
     at once or in groups), and `call(..., buckets=...)` attends with them."""
     layer = LSHSelfAttention(4, 8, bucket_size=8, num_hashes=2, causal=True,
-                             attn_chunks=attn_chunks, seed=4)
+                             attn_chunks=attn_chunks, seed=4, rotations_per_example=per_example)
     x = _x(2, 45, 16, seed=6)
     rng = np.array([3, 9], "int32")
     for kwargs in (dict(training=True, rng=rng), dict(training=False), dict(num_hashes=3)):
@@ -300,6 +302,35 @@ def test_hash_buckets_are_the_argmax_over_rotations_and_their_negations(num_buck
     np.testing.assert_array_equal(
         signed_argmax(tie, 4),
         np.argmax(np.concatenate([tie.numpy(), -tie.numpy()], -1), -1))
+
+
+@pytest.mark.parametrize("graph", [False, True])
+def test_rotations_per_example_hash_each_example_its_own_way(graph):
+    """With `rotations_per_example`, training hashes example b with its own rotations (NumPy
+    argmax over [x R_b; -x R_b]), so identical examples land in different buckets; without it, or
+    at inference, every example shares one set."""
+    qk = np.random.default_rng(4).normal(size=(1, 2, 32, 8)).astype("float32")
+    qk = tf.constant(np.concatenate([qk, qk, qk], 0))                # 3 identical examples
+    seed = tf.constant([8, 1], tf.int32)
+    shared = LSHSelfAttention(2, 8, bucket_size=4, num_hashes=2, num_buckets=8, seed=3)
+    own = LSHSelfAttention(2, 8, bucket_size=4, num_hashes=2, num_buckets=8, seed=3,
+                           rotations_per_example=True)
+
+    def hashed(layer, s):
+        fn = lambda q: layer.hash_buckets(q, 2, (8,), s)  # noqa: E731
+        return np.asarray(tf.function(fn)(qk) if graph else fn(qk))
+
+    got = hashed(own, seed)                                              # (3, 2, 2, 32)
+    rot = np.asarray(own.rotations(0, 2, 8, seed, 3))                    # (3, H, dh, n, 4)
+    rotated = np.einsum("bhld,bhdnm->bhnlm", qk.numpy(), rot)
+    np.testing.assert_array_equal(
+        got, np.argmax(np.concatenate([rotated, -rotated], -1), -1))
+    assert np.mean(got[0] != got[1]) > 0.3 and np.mean(got[1] != got[2]) > 0.3
+    common = hashed(shared, seed)
+    np.testing.assert_array_equal(common[0], common[1])
+    np.testing.assert_array_equal(hashed(own, None), hashed(shared, None))
+    assert own.get_config()["rotations_per_example"] is True
+    assert LSHSelfAttention.from_config(own.get_config()).rotations_per_example
 
 
 @pytest.mark.parametrize("half", [100, 200, 40000])

@@ -1,7 +1,6 @@
 """Reversible gradients equal plain backprop (same weights, seeds, dropout masks, hash
 buckets)."""
 
-import math
 
 import numpy as np
 import pytest
@@ -13,11 +12,12 @@ from reformer_keras.layers import (ChunkedFeedForward, LocalSelfAttention, LSHSe
 D, L, LAYERS = 16, 48, 4
 
 
-def _stack(reversible, dropout):
+def _stack(reversible, dropout, per_example=False):
     blocks = []
     for i in range(LAYERS):
         attn = (LSHSelfAttention(2, 8, bucket_size=8, num_hashes=2, causal=True,
-                                 attention_dropout=dropout, output_dropout=dropout, seed=i)
+                                 attention_dropout=dropout, output_dropout=dropout, seed=i,
+                                 rotations_per_example=per_example)
                 if i % 2 == 0 else
                 LocalSelfAttention(2, 8, chunk_size=8, causal=True, attention_dropout=dropout,
                                    output_dropout=dropout, seed=i))
@@ -47,11 +47,11 @@ def _rel_err(a, b):
     return np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.2])
-def test_reversible_gradients_equal_plain_backprop(dropout):
+@pytest.mark.parametrize("dropout,per_example", [(0.0, False), (0.2, False), (0.2, True)])
+def test_reversible_gradients_equal_plain_backprop(dropout, per_example):
     x = tf.random.stateless_normal((2, L, D), seed=[1, 2])
     rng = tf.constant([11, 12], tf.int32)
-    rev, plain = _stack(True, dropout), _stack(False, dropout)
+    rev, plain = _stack(True, dropout, per_example), _stack(False, dropout, per_example)
     plain.set_weights(rev.get_weights())
     loss_r, grads_r = _grads(rev, x, rng)
     loss_p, grads_p = _grads(plain, x, rng)
