@@ -20,11 +20,13 @@ class AxialPositionalEmbedding(keras.layers.Layer):
     Args:
       axial_shape: sizes of the grid; `max_length` = prod(axial_shape).
       axial_dims: embedding size per axis; must sum to the input's d_model.
+      initializer_stddev: standard deviation of the initial tables (None: d_model ** -0.5, the
+        scale of `ReformerBackbone`'s token embeddings).
     Call: `layer(x)`, x (B, L, d_model) float with L <= prod(axial_shape): returns x plus the
     embeddings of positions 0..L-1 (B, L, d_model).
     """
 
-    def __init__(self, axial_shape, axial_dims, initializer_stddev=0.02, **kwargs):
+    def __init__(self, axial_shape, axial_dims, initializer_stddev=None, **kwargs):
         super().__init__(**kwargs)
         self.axial_shape = tuple(check_positive_int("axial_shape", s) for s in axial_shape)
         self.axial_dims = tuple(check_positive_int("axial_dims", d) for d in axial_dims)
@@ -32,6 +34,8 @@ class AxialPositionalEmbedding(keras.layers.Layer):
             raise ValueError(
                 "`axial_shape` and `axial_dims` must be non-empty and of equal length, got "
                 f"{axial_shape!r} and {axial_dims!r}.")
+        if initializer_stddev is None:
+            initializer_stddev = sum(self.axial_dims)**-0.5
         self.initializer_stddev = float(initializer_stddev)
 
     @property

@@ -12,6 +12,19 @@ from reformer_keras.layers.self_attention_base import check_positive_int, check_
 ATTENTION_TYPES = ("lsh", "local", "full")
 
 
+# `ReformerBackbone` options a task model takes in its own **kwargs and hands on.
+BACKBONE_OPTIONS = ("head_dim", "attention_types", "bucket_size", "num_hashes", "num_buckets",
+                    "attn_chunks", "query_chunk_len", "rotations_per_example",
+                    "local_chunk_size", "shared_qk", "max_len", "axial_shape", "axial_dims",
+                    "position_init_stddev", "dropout", "attention_dropout", "ff_chunk_size",
+                    "ff_chunked_backward", "reversible", "seed")
+
+
+def pop_backbone_options(kwargs, exclude=()):
+    """Removes the `BACKBONE_OPTIONS` (less `exclude`) from a task's **kwargs; returns them."""
+    return {k: kwargs.pop(k) for k in BACKBONE_OPTIONS if k in kwargs and k not in exclude}
+
+
 @keras.saving.register_keras_serializable(package="reformer_keras")
 class ReformerBackbone(keras.layers.Layer):
     """The Reformer trunk shared by every task.
@@ -25,8 +38,8 @@ class ReformerBackbone(keras.layers.Layer):
       attention_types: cycled over the layers, each "lsh", "local" or "full"; e.g.
         ("local", "lsh") alternates as in the paper's long-text model.
       causal: causal masking in every attention layer (language models).
-      bucket_size, num_hashes, num_buckets, attn_chunks, query_chunk_len: LSH options
-        (`LSHSelfAttention`).
+      bucket_size, num_hashes, num_buckets, attn_chunks, query_chunk_len,
+        rotations_per_example: LSH options (`LSHSelfAttention`).
       local_chunk_size: chunk of local attention (default `bucket_size`).
       shared_qk: local and full layers share the query/key projection too (LSH always does);
         with it, the weights of an LSH model load into a full- or local-attention model of the
@@ -34,6 +47,10 @@ class ReformerBackbone(keras.layers.Layer):
       max_len: longest sequence; sizes the learned position table when `axial_shape` is None.
       axial_shape, axial_dims: axial positions (`AxialPositionalEmbedding`); `axial_dims`
         defaults to halves of d_model.
+      position_init_stddev: standard deviation of the position embeddings' initialiser (learned
+        table or axial). None: d_model ** -0.5, the token embeddings' scale, so that LSH hashes
+        positions as strongly as content from the first step (with positions 4x smaller than
+        tokens, the duplication task's LSH models stalled at 30-67 %; at equal scale, above 99 %).
       dropout, attention_dropout: residual-branch / embedding and attention dropout.
       ff_chunk_size: chunk length of the feed-forward (None: whole sequence).
       ff_chunked_backward: the feed-forward's backward pass chunk by chunk too (lowest memory,
@@ -46,11 +63,12 @@ class ReformerBackbone(keras.layers.Layer):
 
     def __init__(self, vocab_size, d_model, num_layers, num_heads, d_ff, head_dim=None,
                  attention_types=("lsh",), causal=True, bucket_size=64, num_hashes=2,
-                 num_buckets=None, attn_chunks=1, query_chunk_len=None, local_chunk_size=None,
-                 shared_qk=False, max_len=4096,
-                 axial_shape=None, axial_dims=None, dropout=0.0, attention_dropout=0.0,
-                 ff_chunk_size=None, ff_chunked_backward=False, reversible=True, seed=None,
-                 **kwargs):
+                 num_buckets=None, attn_chunks=1, query_chunk_len=None,
+                 rotations_per_example=False, local_chunk_size=None, shared_qk=False,
+                 max_len=4096,
+                 axial_shape=None, axial_dims=None, position_init_stddev=None, dropout=0.0,
+                 attention_dropout=0.0, ff_chunk_size=None, ff_chunked_backward=False,
+                 reversible=True, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = check_positive_int("vocab_size", vocab_size)
         self.d_model = check_positive_int("d_model", d_model)
@@ -71,6 +89,7 @@ class ReformerBackbone(keras.layers.Layer):
         self.num_buckets = list(num_buckets) if isinstance(num_buckets, tuple) else num_buckets
         self.attn_chunks = attn_chunks
         self.query_chunk_len = query_chunk_len
+        self.rotations_per_example = bool(rotations_per_example)
         self.local_chunk_size = local_chunk_size or bucket_size
         self.shared_qk = bool(shared_qk)
         self.max_len = check_positive_int("max_len", max_len)
@@ -78,6 +97,13 @@ class ReformerBackbone(keras.layers.Layer):
         if axial_shape is not None and axial_dims is None:
             axial_dims = [d_model // 2, d_model - d_model // 2]
         self.axial_dims = None if axial_dims is None else list(axial_dims)
+        if position_init_stddev is None:
+            position_init_stddev = self.d_model**-0.5
+        if isinstance(position_init_stddev, bool) or not isinstance(
+                position_init_stddev, (int, float)) or not position_init_stddev > 0:
+            raise ValueError("`position_init_stddev` must be None or a number > 0, got "
+                             f"{position_init_stddev!r}.")
+        self.position_init_stddev = float(position_init_stddev)
         self.dropout = check_rate("dropout", dropout)
         self.attention_dropout = check_rate("attention_dropout", attention_dropout)
         self.ff_chunk_size = ff_chunk_size
@@ -91,12 +117,14 @@ class ReformerBackbone(keras.layers.Layer):
                                                                    seed=seed))
         if self.axial_shape is not None:
             self.position_embedding = AxialPositionalEmbedding(
-                self.axial_shape, self.axial_dims, name="axial_positions")
+                self.axial_shape, self.axial_dims,
+                initializer_stddev=self.position_init_stddev, name="axial_positions")
             self.max_len = self.position_embedding.max_length
         else:
             self.position_embedding = keras.layers.Embedding(
                 self.max_len, d_model, name="position_embedding",
-                embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02, seed=seed))
+                embeddings_initializer=keras.initializers.RandomNormal(
+                    stddev=self.position_init_stddev, seed=seed))
         blocks = [(PreNormBranch(self._attention(i), name=f"attention_{i}"),
                    PreNormBranch(ChunkedFeedForward(
                        d_ff, chunk_size=ff_chunk_size, dropout=dropout, seed=self._seed(2 * i + 1),
@@ -119,7 +147,8 @@ class ReformerBackbone(keras.layers.Layer):
             return LSHSelfAttention(
                 bucket_size=self.bucket_size, num_hashes=self.num_hashes,
                 num_buckets=self.num_buckets, attn_chunks=self.attn_chunks,
-                query_chunk_len=self.query_chunk_len, **common)
+                query_chunk_len=self.query_chunk_len,
+                rotations_per_example=self.rotations_per_example, **common)
         if kind == "local":
             return LocalSelfAttention(chunk_size=self.local_chunk_size, shared_qk=self.shared_qk,
                                       **common)
@@ -166,9 +195,11 @@ class ReformerBackbone(keras.layers.Layer):
             attention_types=list(self.attention_types), causal=self.causal,
             bucket_size=self.bucket_size, num_hashes=self.num_hashes,
             num_buckets=self.num_buckets, attn_chunks=self.attn_chunks,
-            query_chunk_len=self.query_chunk_len, local_chunk_size=self.local_chunk_size,
-            shared_qk=self.shared_qk, max_len=self.max_len,
-            axial_shape=self.axial_shape, axial_dims=self.axial_dims, dropout=self.dropout,
+            query_chunk_len=self.query_chunk_len,
+            rotations_per_example=self.rotations_per_example,
+            local_chunk_size=self.local_chunk_size, shared_qk=self.shared_qk, max_len=self.max_len,
+            axial_shape=self.axial_shape, axial_dims=self.axial_dims,
+            position_init_stddev=self.position_init_stddev, dropout=self.dropout,
             attention_dropout=self.attention_dropout, ff_chunk_size=self.ff_chunk_size,
             ff_chunked_backward=self.ff_chunked_backward, reversible=self.reversible,
             seed=self.seed)

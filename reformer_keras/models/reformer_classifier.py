@@ -4,12 +4,7 @@ import keras
 from keras import ops
 
 from reformer_keras.models.presets import PresetMixin
-from reformer_keras.models.reformer_backbone import ReformerBackbone
-
-BACKBONE_KEYS = ("head_dim", "attention_types", "bucket_size", "num_hashes", "num_buckets",
-                 "attn_chunks", "query_chunk_len", "local_chunk_size", "shared_qk", "max_len",
-                 "axial_shape", "axial_dims", "dropout", "attention_dropout", "ff_chunk_size",
-                 "ff_chunked_backward", "reversible", "seed")
+from reformer_keras.models.reformer_backbone import ReformerBackbone, pop_backbone_options
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
@@ -29,7 +24,7 @@ class ReformerClassifier(PresetMixin, keras.Model):
 
     def __init__(self, num_classes, vocab_size, d_model, num_layers, num_heads, d_ff,
                  classifier_dropout=0.0, **kwargs):
-        backbone_kwargs = {k: kwargs.pop(k) for k in BACKBONE_KEYS if k in kwargs}
+        backbone_kwargs = pop_backbone_options(kwargs)
         kwargs.pop("causal", None)
         super().__init__(**kwargs)
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:

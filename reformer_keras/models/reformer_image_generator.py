@@ -8,15 +8,10 @@ import numpy as np
 from reformer_keras import media
 from reformer_keras.models import sampling
 from reformer_keras.models.causal_lm_task import CausalLMTask
-from reformer_keras.models.reformer_backbone import ReformerBackbone
+from reformer_keras.models.reformer_backbone import ReformerBackbone, pop_backbone_options
 from reformer_keras.models.reformer_image_preprocessor import (PIXEL_VALUES,
                                                                ReformerImagePreprocessor,
                                                                check_image_shape)
-
-BACKBONE_KEYS = ("head_dim", "attention_types", "bucket_size", "num_hashes", "num_buckets",
-                 "attn_chunks", "query_chunk_len", "local_chunk_size", "shared_qk", "dropout",
-                 "attention_dropout", "ff_chunk_size", "ff_chunked_backward", "reversible",
-                 "seed")
 
 
 def default_axial_dims(d_model, axes):
@@ -46,7 +41,7 @@ class ReformerImageGenerator(CausalLMTask):
 
     def __init__(self, image_shape, d_model, num_layers, num_heads, d_ff, num_classes=None,
                  axial_dims=None, **kwargs):
-        backbone_kwargs = {k: kwargs.pop(k) for k in BACKBONE_KEYS if k in kwargs}
+        backbone_kwargs = pop_backbone_options(kwargs, exclude=("max_len", "axial_shape"))
         for key in ("causal", "vocab_size", "axial_shape", "max_len"):
             kwargs.pop(key, None)
         super().__init__(**kwargs)

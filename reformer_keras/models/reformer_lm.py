@@ -3,7 +3,7 @@
 import keras
 
 from reformer_keras.models.causal_lm_task import CausalLMTask
-from reformer_keras.models.reformer_backbone import ReformerBackbone
+from reformer_keras.models.reformer_backbone import ReformerBackbone, pop_backbone_options
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
@@ -19,12 +19,7 @@ class ReformerLM(CausalLMTask):
     """
 
     def __init__(self, vocab_size, d_model, num_layers, num_heads, d_ff, **kwargs):
-        backbone_keys = ("head_dim", "attention_types", "bucket_size", "num_hashes",
-                         "num_buckets", "attn_chunks", "query_chunk_len", "local_chunk_size",
-                         "shared_qk", "max_len", "axial_shape", "axial_dims", "dropout",
-                         "attention_dropout", "ff_chunk_size", "ff_chunked_backward",
-                         "reversible", "seed")
-        backbone_kwargs = {k: kwargs.pop(k) for k in backbone_keys if k in kwargs}
+        backbone_kwargs = pop_backbone_options(kwargs)
         kwargs.pop("causal", None)
         super().__init__(**kwargs)
         self.backbone = ReformerBackbone(vocab_size, d_model, num_layers, num_heads, d_ff,

@@ -61,8 +61,8 @@ class ReformerDecoder(keras.layers.Layer):
         self.token_embedding = keras.layers.Embedding(
             vocab_size, d_model, embeddings_initializer=init(stddev=d_model**-0.5, seed=seed),
             name="token_embedding")
-        self.position_embedding = keras.layers.Embedding(
-            max_len, d_model, embeddings_initializer=init(stddev=0.02, seed=seed),
+        self.position_embedding = keras.layers.Embedding(  # the tokens' scale, as the backbone's
+            max_len, d_model, embeddings_initializer=init(stddev=d_model**-0.5, seed=seed),
             name="position_embedding")
         blocks = []
         for i in range(num_layers):
