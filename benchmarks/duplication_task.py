@@ -19,7 +19,10 @@ evaluated with a single LSH round.
 
 One layer can solve the task only through positions: the query at 128 + i (holding w_i) must
 find the key at i + 1 (holding w_{i+1}); shared-QK attention with learned positions can match
-the two (period-127 position vectors). Each training setting runs in its own process when
+the two (period-127 position vectors). LSH finds such pairs only if positions weigh in the hash
+from the start: the position table starts at the token embeddings' scale (the backbone's
+default `position_init_stddev`); started 4x smaller, LSH training stalled with part of the
+positions unlearned (docs/RESULTS.md). Each training setting runs in its own process when
 several are asked for, so rows can be produced in parallel (`--threads`). Each JSON line records
 its bucket size and d_model; `--table_only` keeps rows of different sizes apart (lines written
 before these keys existed are bucket 32, d_model 128). Evaluation rebuilds each model from its
@@ -58,6 +61,11 @@ def define_flags():
     flags.DEFINE_integer("d_ff", 256, "Feed-forward width.")
     flags.DEFINE_integer("num_heads", 4, "Attention heads.")
     flags.DEFINE_integer("bucket_size", 32, "LSH bucket / chunk size.")
+    flags.DEFINE_float("position_init_stddev", None, "Initial scale of the position table (default:"
+                       " the backbone's, d_model ** -0.5; 0.02 reproduces rows before session "
+                       "10).")
+    flags.DEFINE_boolean("rotations_per_example", False, "LSH training draws each example its "
+                         "own hash rotations (as trax does) instead of one set per batch.")
     flags.DEFINE_integer("eval_bucket_size", 0, "LSH bucket size of the evaluations (0: the "
                          "model's own); the full-attention evaluation has no buckets.")
     flags.DEFINE_list("evaluate_models", [], "Saved models (.keras) to evaluate, no training: "
@@ -82,7 +90,7 @@ def _setting(name):
 
 
 def build_model(kind, length, vocab_size, num_hashes=1, d_model=128, d_ff=256, num_heads=4,
-                bucket_size=32, seed=0):
+                bucket_size=32, seed=0, rotations_per_example=False, position_init_stddev=None):
     """The one-layer shared-QK LM of the task, with `kind` attention ('full' or 'lsh').
 
     Inputs (B, length - 1) int ids -> logits (B, length - 1, vocab_size). LSH and full models of
@@ -91,14 +99,17 @@ def build_model(kind, length, vocab_size, num_hashes=1, d_model=128, d_ff=256, n
     from reformer_keras.models import ReformerLM  # pylint: disable=import-outside-toplevel
     model = ReformerLM(vocab_size=vocab_size, d_model=d_model, num_layers=1,
                        num_heads=num_heads, d_ff=d_ff, attention_types=(kind,), shared_qk=True,
-                       bucket_size=bucket_size, num_hashes=num_hashes, max_len=length, seed=seed)
+                       bucket_size=bucket_size, num_hashes=num_hashes, max_len=length, seed=seed,
+                       rotations_per_example=rotations_per_example,
+                       position_init_stddev=position_init_stddev)
     model.build((None, length - 1))
     return model
 
 
 def _build(kind, length, vocab, num_hashes=1):
     return build_model(kind, length, vocab, num_hashes, FLAGS.d_model, FLAGS.d_ff,
-                       FLAGS.num_heads, FLAGS.bucket_size, FLAGS.seed)
+                       FLAGS.num_heads, FLAGS.bucket_size, FLAGS.seed, FLAGS.rotations_per_example,
+                       FLAGS.position_init_stddev)
 
 
 def _info():
@@ -321,6 +332,8 @@ def main(argv):
                    schedule=FLAGS.schedule, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
                    bucket_size=FLAGS.bucket_size, d_model=FLAGS.d_model,
                    eval_bucket_size=FLAGS.eval_bucket_size or FLAGS.bucket_size,
+                   position_init_stddev=FLAGS.position_init_stddev or FLAGS.d_model**-0.5,
+                   rotations_per_example=FLAGS.rotations_per_example,
                    wall_s=round(wall, 1), final_loss=loss,
                    accuracy=evaluate(path), model=path)
         print(json.dumps(row), flush=True)

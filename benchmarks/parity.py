@@ -58,7 +58,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import shutil
 import sys
@@ -103,6 +102,7 @@ class Suite:
     num_hashes: int = 2
     num_buckets: Optional[int] = None      # LSH buckets (None: about seq_len / bucket_size)
     shared_qk: bool = False                # local / full layers share Q and K as LSH does
+    rotations_per_example: bool = False    # LSH training hashes each example its own way
 
 
 SUITES = {
@@ -138,6 +138,8 @@ def define_flags():
         flags.DEFINE_integer(key, None, f"Override every suite's {key}.")
     flags.DEFINE_bool("shared_qk", False, "Local and full layers share queries and keys (unit "
                       "keys, no attention to self), as LSH layers always do.")
+    flags.DEFINE_bool("rotations_per_example", False, "LSH layers draw each training example "
+                      "its own hash rotations (`LSHSelfAttention(rotations_per_example=True)`).")
     flags.DEFINE_integer("eval_batches", 0, "Evaluation batches (0: every full batch).")
     flags.DEFINE_list("eval_hashes", ["4", "8"], "Extra LSH hash rounds at evaluation.")
     flags.DEFINE_integer("steps_per_epoch", 100, "Keras epoch (train loss is its mean).")
@@ -189,6 +191,8 @@ def train_one(suite, attention, work_dir, data_dir, seed=0, steps_per_epoch=100,
         overrides["num_buckets"] = suite.num_buckets
     if suite.shared_qk:
         overrides["shared_qk"] = True
+    if suite.rotations_per_example:
+        overrides["rotations_per_example"] = True
     shutil.rmtree(directory, ignore_errors=True)
     cfg = TrainConfig(
         task=suite.task, dataset=suite.dataset, preset=suite.preset, data_dir=data_dir,
@@ -368,6 +372,7 @@ def suites_from_flags():
                     continue  # images fix their own length
                 setattr(suite, key, getattr(FLAGS, key))
         suite.shared_qk = FLAGS.shared_qk
+        suite.rotations_per_example = FLAGS.rotations_per_example
         chosen.append(suite)
     return chosen
 
