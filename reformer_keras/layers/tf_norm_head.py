@@ -73,13 +73,19 @@ def norm_dense(x, gamma, beta, kernel, bias, epsilon, compute_dtype="float32", p
             d_rows = tf.reshape(tf.cast(d_logits, tf.float32), [-1, kernel.shape[-1]])
             with tf.control_dependencies([d_rows]):  # not before the logits' gradient exists
                 rows_ = tf.identity(rows)
-            count, step = tf.shape(rows_)[0], _piece_size(rows.shape[0], piece)
-            pieces = (count + step - 1) // step
+            static = rows.shape[0]
+            step = _piece_size(static, piece)
+            if static is not None:  # equal pieces, all static: XLA's TensorArray needs them
+                step = min(step, static)
+                count, pieces, element = static, -(-static // step), [step, x.shape[-1]]
+            else:
+                count, element = tf.shape(rows_)[0], None
+                pieces = (count + step - 1) // step
             k32 = tf.cast(kernel, tf.float32)
 
             def body(i, d_x, d_kernel, d_bias, d_gamma, d_beta):
                 start = i * step
-                size = tf.minimum(step, count - start)
+                size = step if element else tf.minimum(step, count - start)
                 cut = lambda t: tf.slice(t, [start, 0], [size, t.shape[-1]])
                 xhat = (cut(rows_) - cut(mean)) * cut(rstd)
                 dl = cut(d_rows)
@@ -98,7 +104,8 @@ def norm_dense(x, gamma, beta, kernel, bias, epsilon, compute_dtype="float32", p
             zeros = lambda t: tf.zeros(t.shape, tf.float32)
             _, d_x, d_kernel, d_bias, d_gamma, d_beta = tf.while_loop(
                 lambda i, *_: i < pieces, body,
-                (tf.constant(0), tf.TensorArray(x.dtype, size=pieces, infer_shape=False),
+                (tf.constant(0), tf.TensorArray(x.dtype, size=pieces, element_shape=element,
+                                                infer_shape=element is not None),
                  zeros(kernel), zeros(bias), zeros(gamma), zeros(beta)),
                 parallel_iterations=1)
             return (tf.reshape(d_x.concat(), shape), tf.cast(d_gamma, gamma.dtype),

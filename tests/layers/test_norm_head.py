@@ -23,7 +23,9 @@ def _reference_layers(d, v, dtype=None):
 
 
 @pytest.mark.parametrize("shape,piece,graph", [((2, 13, 8), 4, False), ((2, 13, 8), 4, True),
-                                               ((1, 9, 8), 100, True), ((3, 8), 5, False)])
+                                               ((1, 9, 8), 100, True), ((3, 8), 5, False),
+                                               ((2, 12, 8), 4, "xla"), ((2, 13, 8), 4, "xla"),
+                                               ((1, 9, 8), 100, "xla")])
 def test_values_and_gradients_match_the_keras_layers(shape, piece, graph):
     norm, head = _reference_layers(shape[-1], 5)
     rng = np.random.default_rng(0)
@@ -42,7 +44,7 @@ def test_values_and_gradients_match_the_keras_layers(shape, piece, graph):
         return tf_norm_head.norm_dense(x, norm.gamma, norm.beta, head.kernel, head.bias,
                                        norm.epsilon, piece=piece)
 
-    got = run(tf.function(fused) if graph else fused)
+    got = run(tf.function(fused, jit_compile=graph == "xla") if graph else fused)
     want = run(lambda x: head(norm(x)))
     for g, r in zip(got, want):
         np.testing.assert_allclose(g, r, rtol=2e-5, atol=2e-5)
