@@ -202,22 +202,16 @@ class LSHSelfAttention(SelfAttentionBase):
         batch, heads, length, dh = ops.shape(qk)
         n_out = num_hashes if num_rounds is None else num_rounds
         buckets = ops.zeros((batch, heads, length, n_out), "int32")
+        lead = (batch,) if seed is not None and self.rotations_per_example else ()
         stride = 1
         for i, num in enumerate(factors):
             if isinstance(num, int) and num == 1:
                 continue
-            if seed is not None and self.rotations_per_example:
-                rotations = self.rotations(i, num_hashes, num, seed, batch)  # (B, H, dh, n, r)
-                rotations = ops.slice(rotations, (0, head_start, 0, round_start, 0),
-                                      (batch, heads, dh, n_out, num // 2))
-                rotated = ops.einsum("bhld,bhdm->bhlm", qk,
-                                     ops.reshape(rotations, (batch, heads, dh, -1)))
-            else:
-                rotations = self.rotations(i, num_hashes, num, seed)  # (H, dh, n, r)
-                rotations = ops.slice(rotations, (head_start, 0, round_start, 0),
-                                      (heads, dh, n_out, num // 2))   # (h, dh, n', r)
-                rotated = ops.einsum("bhld,hdm->bhlm", qk,
-                                     ops.reshape(rotations, (heads, dh, -1)))
+            rotations = self.rotations(i, num_hashes, num, seed, *lead)  # ([B,] H, dh, n, r)
+            rotations = ops.slice(rotations, (0,) * len(lead) + (head_start, 0, round_start, 0),
+                                  lead + (heads, dh, n_out, num // 2))  # ([B,] h, dh, n', r)
+            rotated = ops.einsum("bhld,bhdm->bhlm" if lead else "bhld,hdm->bhlm", qk,
+                                 ops.reshape(rotations, lead + (heads, dh, -1)))
             rotated = ops.reshape(rotated, (batch, heads, length, n_out, num // 2))
             buckets = buckets + signed_argmax(rotated, num // 2) * stride
             stride = stride * num
