@@ -75,7 +75,7 @@ def norm_dense(x, gamma, beta, kernel, bias, epsilon, compute_dtype="float32", p
                 rows_ = tf.identity(rows)
             static = rows.shape[0]
             step = _piece_size(static, piece)
-            if static is not None:  # equal pieces, all static: XLA's TensorArray needs them
+            if static:  # equal pieces, all static: XLA's TensorArray needs them
                 step = min(step, static)
                 count, pieces, element = static, -(-static // step), [step, x.shape[-1]]
             else:
