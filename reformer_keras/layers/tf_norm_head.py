@@ -73,19 +73,15 @@ def norm_dense(x, gamma, beta, kernel, bias, epsilon, compute_dtype="float32", p
             d_rows = tf.reshape(tf.cast(d_logits, tf.float32), [-1, kernel.shape[-1]])
             with tf.control_dependencies([d_rows]):  # not before the logits' gradient exists
                 rows_ = tf.identity(rows)
-            static = rows.shape[0]
-            step = _piece_size(static, piece)
-            if static:  # equal pieces, all static: XLA's TensorArray needs them
-                step = min(step, static)
-                count, pieces, element = static, -(-static // step), [step, x.shape[-1]]
-            else:
-                count, element = tf.shape(rows_)[0], None
-                pieces = (count + step - 1) // step
+            static = rows.shape[0]  # known: equal static pieces, as XLA's TensorArray needs
+            step = min(_piece_size(static, piece), static) if static else piece
+            count = static or tf.shape(rows_)[0]
+            pieces = (count + step - 1) // step
             k32 = tf.cast(kernel, tf.float32)
 
             def body(i, d_x, d_kernel, d_bias, d_gamma, d_beta):
                 start = i * step
-                size = step if element else tf.minimum(step, count - start)
+                size = step if static else tf.minimum(step, count - start)
                 cut = lambda t: tf.slice(t, [start, 0], [size, t.shape[-1]])
                 xhat = (cut(rows_) - cut(mean)) * cut(rstd)
                 dl = cut(d_rows)
@@ -104,8 +100,9 @@ def norm_dense(x, gamma, beta, kernel, bias, epsilon, compute_dtype="float32", p
             zeros = lambda t: tf.zeros(t.shape, tf.float32)
             _, d_x, d_kernel, d_bias, d_gamma, d_beta = tf.while_loop(
                 lambda i, *_: i < pieces, body,
-                (tf.constant(0), tf.TensorArray(x.dtype, size=pieces, element_shape=element,
-                                                infer_shape=element is not None),
+                (tf.constant(0), tf.TensorArray(
+                    x.dtype, size=pieces, infer_shape=bool(static),
+                    element_shape=[step, x.shape[-1]] if static else None),
                  zeros(kernel), zeros(bias), zeros(gamma), zeros(beta)),
                 parallel_iterations=1)
             return (tf.reshape(d_x.concat(), shape), tf.cast(d_gamma, gamma.dtype),
