@@ -68,6 +68,8 @@ flags.DEFINE_integer("query_chunk_len", None, "Ours: LSHSelfAttention(query_chun
                      "each group's sorted queries attended in pieces of this many tokens.")
 flags.DEFINE_boolean("ff_chunked_backward", False, "Ours: the feed-forward's backward pass "
                      "chunk by chunk too (ChunkedFeedForward(chunked_backward=True)).")
+flags.DEFINE_integer("stored_top_blocks", 0, "Ours: ReformerBackbone(stored_top_blocks=...): "
+                     "the top blocks that keep their activations instead of being recomputed.")
 flags.DEFINE_boolean("malloc_tuned", False, "Children (ours and peers) run with "
                      "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736.")
 flags.DEFINE_float("tf_cpu_pool_gib", 0.0, "Ours: cap TensorFlow's CPU (BFC) allocator pool at "
@@ -133,7 +135,8 @@ def measure_child():
     rec = dict(impl="ours", mode=mode, seq_len=length, num_layers=FLAGS.c_layers,
                attention=FLAGS.c_attention, reversible=FLAGS.c_reversible, jit_compile=jit,
                attn_chunks=FLAGS.attn_chunks, query_chunk_len=FLAGS.query_chunk_len,
-               ff_chunked_backward=FLAGS.ff_chunked_backward, batch=1, versions=dict(tensorflow=tf.__version__, keras=keras.__version__),
+               ff_chunked_backward=FLAGS.ff_chunked_backward,
+               stored_top_blocks=FLAGS.stored_top_blocks, batch=1, versions=dict(tensorflow=tf.__version__, keras=keras.__version__),
                env={k: v for k, v in os.environ.items()
                     if k.startswith("MALLOC_") or k.startswith("TF_CPU_")})
 
@@ -148,7 +151,8 @@ def measure_child():
 
     model = common.build_lm(length, FLAGS.c_layers, FLAGS.c_attention, FLAGS.c_reversible,
                             attn_chunks=FLAGS.attn_chunks, query_chunk_len=FLAGS.query_chunk_len,
-                            ff_chunked_backward=FLAGS.ff_chunked_backward)
+                            ff_chunked_backward=FLAGS.ff_chunked_backward,
+                            stored_top_blocks=FLAGS.stored_top_blocks)
     model.build((1, length))
     emit("running", params=int(model.count_params()),
          rss_after_build_gib=round(common.current_rss_gib(), 3))
@@ -274,6 +278,7 @@ def _command(cfg, single):
             f"--attn_chunks={FLAGS.attn_chunks}",
             *([f"--query_chunk_len={FLAGS.query_chunk_len}"] if FLAGS.query_chunk_len else []),
             f"--ff_chunked_backward={FLAGS.ff_chunked_backward}",
+            f"--stored_top_blocks={FLAGS.stored_top_blocks}",
             f"--gen_prompt={FLAGS.gen_prompt}", f"--gen_tokens={FLAGS.gen_tokens}"] + common_args
 
 

@@ -210,7 +210,7 @@ def _shared_stack(x1, x2, context, blocks, block_kwargs):
     return stack(x1, x2, *([] if context is None else [context]))
 
 
-def reversible_stack(x1, x2, blocks, block_kwargs, context=None):
+def reversible_stack(x1, x2, blocks, block_kwargs, context=None, stored_top_blocks=0):
     """Runs the reversible stack with a recompute-from-outputs gradient.
 
     Args:
@@ -221,13 +221,23 @@ def reversible_stack(x1, x2, blocks, block_kwargs, context=None):
         and g, forward and recompute alike (padding mask, training flag, seeds, num_hashes).
       context: optional (B, Lc, Dc) float32 tensor given to every f as a second input (the
         encoder output of a decoder); it receives its gradient, summed over the blocks.
+      stored_top_blocks: the top this-many blocks run with ordinary backprop: their activations
+        are kept from the forward instead of recomputed in the backward pass (one block's
+        activations more memory, whatever the depth, for one block's forward less time).
     Returns:
       (y1, y2), each (B, L, D) float32.
     """
-    if all(fk.get("rng") is not None and gk.get("rng") is not None
-           for fk, gk in block_kwargs):
-        return _shared_stack(x1, x2, context, blocks, block_kwargs)
-    return _per_block_stack(x1, x2, context, blocks, block_kwargs)
+    split = max(len(blocks) - stored_top_blocks, 0)
+    if split:
+        shared = all(fk.get("rng") is not None and gk.get("rng") is not None
+                     for fk, gk in block_kwargs[:split])
+        stack = _shared_stack if shared else _per_block_stack
+        x1, x2 = stack(x1, x2, context, blocks[:split], block_kwargs[:split])
+    ctx = [] if context is None else [context]
+    for (f, g), (fk, gk) in zip(blocks[split:], block_kwargs[split:]):
+        x1 = x1 + tf.cast(f(x2, *ctx, **fk), tf.float32)
+        x2 = x2 + tf.cast(g(x1, **gk), tf.float32)
+    return x1, x2
 
 
 def _per_block_stack(x1, x2, context, blocks, block_kwargs):

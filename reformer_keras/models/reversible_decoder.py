@@ -99,7 +99,8 @@ class ReversibleDecoderSequence(ReversibleSequence):
         if self.reversible and keras.backend.backend() == "tensorflow":
             from reformer_keras.layers import tf_reversible  # pylint: disable=import-outside-toplevel
             y1, y2 = tf_reversible.reversible_stack(x, x, self.blocks, block_kwargs,
-                                                    context=context)
+                                                    context=context,
+                                                    stored_top_blocks=self.stored_top_blocks)
         else:
             y1 = y2 = x
             for (f, g), (fk, gk) in zip(self.blocks, block_kwargs):

@@ -22,7 +22,7 @@ def _makers():
         lambda: PreNormBranch(LSHSelfAttention(2, 8, bucket_size=8, seed=3)),
         lambda: ReversibleSequence(
             [(PreNormBranch(LSHSelfAttention(2, 8, bucket_size=8)),
-              PreNormBranch(ChunkedFeedForward(32, chunk_size=8)))] * 1),
+              PreNormBranch(ChunkedFeedForward(32, chunk_size=8)))] * 1, stored_top_blocks=1),
     ]
 
 

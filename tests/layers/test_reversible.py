@@ -12,7 +12,7 @@ from reformer_keras.layers import (ChunkedFeedForward, LocalSelfAttention, LSHSe
 D, L, LAYERS = 16, 48, 4
 
 
-def _stack(reversible, dropout, per_example=False):
+def _stack(reversible, dropout, per_example=False, stored=0):
     blocks = []
     for i in range(LAYERS):
         attn = (LSHSelfAttention(2, 8, bucket_size=8, num_hashes=2, causal=True,
@@ -23,7 +23,7 @@ def _stack(reversible, dropout, per_example=False):
                                    output_dropout=dropout, seed=i))
         ff = ChunkedFeedForward(32, chunk_size=16, dropout=dropout, seed=100 + i)
         blocks.append((PreNormBranch(attn), PreNormBranch(ff)))
-    seq = ReversibleSequence(blocks, reversible=reversible, seed=7)
+    seq = ReversibleSequence(blocks, reversible=reversible, seed=7, stored_top_blocks=stored)
     seq.build((2, L, D))
     return seq
 
@@ -47,11 +47,13 @@ def _rel_err(a, b):
     return np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)
 
 
-@pytest.mark.parametrize("dropout,per_example", [(0.0, False), (0.2, False), (0.2, True)])
-def test_reversible_gradients_equal_plain_backprop(dropout, per_example):
+@pytest.mark.parametrize("dropout,per_example,stored", [
+    (0.0, False, 0), (0.2, False, 0), (0.2, True, 0), (0.2, False, 1), (0.2, False, LAYERS)])
+def test_reversible_gradients_equal_plain_backprop(dropout, per_example, stored):
     x = tf.random.stateless_normal((2, L, D), seed=[1, 2])
     rng = tf.constant([11, 12], tf.int32)
-    rev, plain = _stack(True, dropout, per_example), _stack(False, dropout, per_example)
+    rev = _stack(True, dropout, per_example, stored)
+    plain = _stack(False, dropout, per_example)
     plain.set_weights(rev.get_weights())
     loss_r, grads_r = _grads(rev, x, rng)
     loss_p, grads_p = _grads(plain, x, rng)
@@ -77,19 +79,47 @@ def test_dropout_is_active_and_reused():
     assert np.abs(a.numpy() - seq(x, training=False).numpy()).max() > 1e-3
 
 
-def test_reversible_gradients_in_eager_mode():
+@pytest.mark.parametrize("stored", [0, 2])
+@pytest.mark.parametrize("training", [True, False])
+def test_reversible_gradients_in_eager_mode(stored, training, monkeypatch):
+    """Eager gradients equal plain backprop, with seeds (training: the shared block programs)
+    and without (inference: blocks inline). Only the blocks below the `stored` top ones are
+    recomputed in the backward pass."""
+    from reformer_keras.layers import tf_reversible
+    recomputed = []
+    for name in ("_BlockProgram.backward", "_per_block_stack"):
+        cls, _, attr = name.rpartition(".")
+        owner = getattr(tf_reversible, cls) if cls else tf_reversible
+        original = getattr(owner, attr)
+        if cls:
+            def spy(self, *args, _original=original):
+                recomputed.append(1)
+                return _original(self, *args)
+        else:
+            def spy(x1, x2, context, blocks, kwargs, _original=original):
+                recomputed.extend([1] * len(blocks))
+                return _original(x1, x2, context, blocks, kwargs)
+        monkeypatch.setattr(owner, attr, spy)
     x = tf.random.stateless_normal((1, 24, D), seed=[5, 6])
-    rev, plain = _stack(True, 0.1), _stack(False, 0.1)
+    rev, plain = _stack(True, 0.1, stored=stored), _stack(False, 0.1)
     plain.set_weights(rev.get_weights())
-    rng = tf.constant([4, 2])
+    rng = tf.constant([4, 2]) if training else None
     out = []
     for seq in (rev, plain):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            loss = tf.reduce_sum(tf.sin(seq(x, training=True, rng=rng)))
+            loss = tf.reduce_sum(tf.sin(seq(x, training=training, rng=rng)))
         out.append(tape.gradient(loss, [x] + [w.value for w in seq.trainable_weights]))
     for gr, gp in zip(*out):
-        assert _rel_err(gr, gp) <= 1e-5
+        assert gr is not None and _rel_err(gr, gp) <= 1e-5
+    assert len(recomputed) == LAYERS - stored
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "1"])
+def test_stored_top_blocks_is_checked(bad):
+    with pytest.raises(ValueError, match="stored_top_blocks"):
+        ReversibleSequence([(PreNormBranch(ChunkedFeedForward(8)),
+                             PreNormBranch(ChunkedFeedForward(8)))], stored_top_blocks=bad)
 
 
 def test_block_recompute_attends_with_the_forward_buckets():

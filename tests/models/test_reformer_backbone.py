@@ -24,7 +24,7 @@ def test_task_models_hand_lsh_options_to_their_attention_layers():
     for cls, extra in ((ReformerLM, {}), (ReformerClassifier, dict(num_classes=3))):
         model = cls(vocab_size=11, d_model=16, num_layers=1, num_heads=2, d_ff=32, bucket_size=4,
                     num_hashes=2, rotations_per_example=True, query_chunk_len=8, seed=0,
-                    max_len=32, **extra)
+                    max_len=32, stored_top_blocks=1, **extra)
         model(np.zeros((2, 16), "int32"))
         layers = [layer for layer in model._flatten_layers()
                   if type(layer).__name__ == "LSHSelfAttention"]
@@ -32,6 +32,7 @@ def test_task_models_hand_lsh_options_to_their_attention_layers():
         assert layers[0].query_chunk_len == 8
         again = cls.from_config(model.get_config())
         assert again.backbone.rotations_per_example and again.backbone.query_chunk_len == 8
+        assert again.backbone.stack.stored_top_blocks == 1
 
 
 def test_positions_start_at_the_token_embeddings_scale():

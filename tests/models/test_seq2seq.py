@@ -105,7 +105,7 @@ def test_decoder_is_causal(decoder_types):
     assert np.abs(other - base).max() > 1e-4
 
 
-def _decoder_stack(reversible, dropout, lsh):
+def _decoder_stack(reversible, dropout, lsh, stored=0):
     blocks = []
     for i in range(2):
         attn = (LSHSelfAttention(2, 8, bucket_size=8, num_hashes=2, causal=True, seed=i,
@@ -116,7 +116,8 @@ def _decoder_stack(reversible, dropout, lsh):
                                output_dropout=dropout, seed=10 + i)
         ff = ChunkedFeedForward(32, dropout=dropout, seed=20 + i)
         blocks.append((DecoderAttentionBranch(attn, cross), PreNormBranch(ff)))
-    seq = ReversibleDecoderSequence(blocks, reversible=reversible, seed=5)
+    seq = ReversibleDecoderSequence(blocks, reversible=reversible, seed=5,
+                                    stored_top_blocks=stored)
     seq.build((2, 20, 16), (2, 9, 24))
     return seq
 
@@ -126,15 +127,19 @@ def _rel_err(a, b):
     return np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)
 
 
-@pytest.mark.parametrize("dropout,graph", [(0.2, True), (0.1, False)])
-def test_reversible_decoder_gradients_equal_plain_backprop(dropout, graph):
+@pytest.mark.parametrize("dropout,graph,stored", [(0.2, True, 0), (0.1, False, 0),
+                                                  (0.1, False, 1)])
+def test_reversible_decoder_gradients_equal_plain_backprop(dropout, graph, stored):
+    """With `stored` top blocks kept for the backward pass, the encoder output's gradient
+    sums the recomputed blocks' and the stored block's."""
     x = tf.random.stateless_normal((2, 20, 16), seed=[1, 2])
     ctx = tf.random.stateless_normal((2, 9, 24), seed=[3, 4])
     cmask = tf.constant(np.arange(9)[None] < np.array([[9], [6]]))
     target = tf.random.stateless_normal((2, 20, 32), seed=[5, 6])
     rng = tf.constant([7, 8], tf.int32)
     # LSH in the eager run only: tracing it twice under tf.function costs ~15 s of test time.
-    rev, plain = _decoder_stack(True, dropout, not graph), _decoder_stack(False, dropout, not graph)
+    rev = _decoder_stack(True, dropout, not graph, stored)
+    plain = _decoder_stack(False, dropout, not graph)
     plain.set_weights(rev.get_weights())
 
     def grads(seq):
