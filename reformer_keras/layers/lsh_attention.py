@@ -85,10 +85,13 @@ class LSHSelfAttention(SelfAttentionBase):
         so one step hashes the batch B different ways instead of one: (B, H, dh, n, r) instead
         of (H, dh, n, r) Gaussians, same FLOPs. Inference always uses the shared fixed ones.
 
-    Call: `layer(x, padding_mask=None, training=None, num_hashes=None, buckets=None)`; x (B, L,
-    d_model) -> (B, L, d_model). Any L works: it is padded internally to a multiple of
-    `bucket_size`; padding hashes to an extra last bucket, so it changes nothing at real
-    positions. `buckets`: (B, H, n, Lp) int32 from `compute_buckets`, used instead of hashing.
+    Call: `layer(x, padding_mask=None, training=None, num_hashes=None, buckets=None,
+    return_buckets=False)`; x (B, L, d_model) -> (B, L, d_model). Any L works: it is padded
+    internally to a multiple of `bucket_size`; padding hashes to an extra last bucket, so it
+    changes nothing at real positions. `buckets`: (B, H, n, Lp) int32 from `compute_buckets`,
+    used instead of hashing. `return_buckets=True` returns (output, buckets), the buckets
+    `compute_buckets` gives (a reversible forward hands them to its recompute); with all heads
+    and rounds in one group they come from the call's own projection, with no second one.
     """
 
     def __init__(self, num_heads, head_dim, bucket_size=64, num_hashes=2, num_buckets=None,
@@ -120,7 +123,7 @@ class LSHSelfAttention(SelfAttentionBase):
         self.hash_seed = int(hash_seed)
 
     def call(self, x, padding_mask=None, training=None, rng=None, num_hashes=None,
-             buckets=None):
+             buckets=None, return_buckets=False):
         n = self.num_hashes if num_hashes is None else num_hashes
         check_positive_int("num_hashes", n)
         if buckets is not None:
@@ -131,6 +134,9 @@ class LSHSelfAttention(SelfAttentionBase):
                 raise ValueError(
                     f"{self.name}: `buckets` must have shape (batch, {self.num_heads}, {n}, "
                     f"padded length), as `compute_buckets` returns, got {tuple(buckets.shape)}.")
+        if return_buckets:  # the attend kwarg only when asked: (out, buckets) from the base
+            return super().call(x, padding_mask, training, rng, num_hashes=n, buckets=buckets,
+                                return_buckets=True)
         return super().call(x, padding_mask, training, rng, num_hashes=n, buckets=buckets)
 
     def compute_buckets(self, x, padding_mask=None, training=None, rng=None, num_hashes=None):
@@ -147,14 +153,23 @@ class LSHSelfAttention(SelfAttentionBase):
         if not self.built:
             self.build(tuple(x.shape))
         n = self.num_hashes if num_hashes is None else num_hashes
-        seed = self._call_seed(training, rng)
+        return self._buckets_of(x, n, self._call_seed(training, rng), training)
+
+    def _buckets_of(self, x, num_hashes, seed, training, qk=None):
+        """`compute_buckets` with the call's seed; x (B, L, d_model) -> (B, H, n, Lp) int32.
+        Heads are projected one `attn_chunks` block at a time, unless their projection `qk`
+        (B, H, L, dh) is given."""
         x, _ = au.pad_length_to_multiple(x, self.bucket_size, axis=1)
         factors = self._bucket_factors(ops.shape(x)[1])
-        hb = self.group_layout(n)[0]
+        seed = seed if training else None
+        if qk is not None:
+            qk, _ = au.pad_length_to_multiple(qk, self.bucket_size, axis=2)
+            return self.hash_buckets(qk, num_hashes, factors, seed)
+        hb = self.group_layout(num_hashes)[0]
         kernel = ops.cast(self.qk_kernel, self.compute_dtype)
         return ops.concatenate([
-            self.hash_buckets(ops.einsum("bld,dhk->bhlk", x, kernel[:, h:h + hb]), n, factors,
-                              seed if training else None, head_start=h)
+            self.hash_buckets(ops.einsum("bld,dhk->bhlk", x, kernel[:, h:h + hb]), num_hashes,
+                              factors, seed, head_start=h)
             for h in range(0, self.num_heads, hb)], axis=1)
 
     # -- hashing --------------------------------------------------------------------------------
@@ -259,15 +274,22 @@ class LSHSelfAttention(SelfAttentionBase):
         return au.trim_length(out, length, axis=2)
 
     def _attend_and_project(self, x, positions, valid, training, seed, num_hashes,
-                            buckets=None):
+                            buckets=None, return_buckets=False):
         """With `attn_chunks` > 1 on TensorFlow: projections, attention and output projection
         per head block, the (head, round) groups one after another in both passes
-        (`tf_sequential_attention`). x (B, L, D) -> (B, L, D)."""
+        (`tf_sequential_attention`). x (B, L, D) -> (B, L, D), and with `return_buckets` the
+        buckets attended with."""
         heads_per_group, rounds_per_group = self.group_layout(num_hashes)
         if keras.backend.backend() != "tensorflow" or (
                 heads_per_group == self.num_heads and rounds_per_group == num_hashes):
-            return super()._attend_and_project(x, positions, valid, training, seed,
-                                               num_hashes=num_hashes, buckets=buckets)
+            qk, _, v = self._project_heads(x)
+            if return_buckets and buckets is None:  # hashed here, from this projection
+                buckets = self._buckets_of(x, num_hashes, seed, training, qk=qk)
+            out = self._project_out(self._attend(qk, qk, v, positions, valid, training, seed,
+                                                 num_hashes, buckets))
+            return (out, buckets) if return_buckets else out
+        if return_buckets and buckets is None:
+            buckets = self._buckets_of(x, num_hashes, seed, training)
         from reformer_keras.layers import tf_sequential_attention  # pylint: disable=import-outside-toplevel
         length = ops.shape(x)[1]
         x, _ = au.pad_length_to_multiple(x, self.bucket_size, axis=1)
@@ -278,7 +300,8 @@ class LSHSelfAttention(SelfAttentionBase):
         out = tf_sequential_attention.sequential_attention(
             x, kernel(self.qk_kernel), kernel(self.v_kernel), kernel(self.output_kernel),
             heads_per_group, rounds_per_group, num_hashes, attend_group)
-        return ops.cast(au.trim_length(out, length, axis=1), self.compute_dtype)
+        out = ops.cast(au.trim_length(out, length, axis=1), self.compute_dtype)
+        return (out, buckets) if return_buckets else out
 
     def group_layout(self, num_hashes):
         """(heads, rounds) per group of the `attn_chunks` groups: a divisor of H splits the

@@ -10,8 +10,9 @@ class PreNormBranch(keras.layers.Layer):
     """Wraps `layer` (an attention or feed-forward layer) with a pre-LayerNorm.
 
     Call: `branch(x, padding_mask=None, training=None, rng=None, num_hashes=None,
-    buckets=None)`; x (B, L, d_model) -> (B, L, d_model). Arguments are forwarded to the wrapped
-    layer (`num_hashes` and `buckets` only to a layer that hashes).
+    buckets=None, return_buckets=False)`; x (B, L, d_model) -> (B, L, d_model) (and the hash
+    buckets with `return_buckets`). Arguments are forwarded to the wrapped layer (`num_hashes`,
+    `buckets` and `return_buckets` only to a layer that hashes).
     """
 
     def __init__(self, layer, epsilon=1e-6, **kwargs):
@@ -40,10 +41,15 @@ class PreNormBranch(keras.layers.Layer):
         return kwargs
 
     def call(self, x, padding_mask=None, training=None, rng=None, num_hashes=None,
-             buckets=None):
+             buckets=None, return_buckets=False):
         kwargs = self._kwargs(padding_mask, training, rng, num_hashes)
         if buckets is not None:
             kwargs["buckets"] = buckets
+        if return_buckets:
+            if not self.hashes:
+                raise ValueError(f"{self.name}: `return_buckets` needs a layer that hashes, "
+                                 f"got {type(self.layer).__name__}.")
+            kwargs["return_buckets"] = True
         return self.layer(self.norm(x), **kwargs)
 
     def compute_buckets(self, x, padding_mask=None, training=None, rng=None, num_hashes=None):

@@ -115,23 +115,33 @@ class SelfAttentionBase(keras.layers.Layer):
 
         out = self._attend_and_project(x, positions, valid, bool(training), seed,
                                        **attend_kwargs)
+        out, *extra = out if isinstance(out, tuple) else (out,)  # a subclass's extra outputs
         if training and self.output_dropout:
             out = au.dropout(out, self.output_dropout, seed, salt=101)
-        return out
+        return (out, *extra) if extra else out
 
     def _attend_and_project(self, x, positions, valid, training, seed, **attend_kwargs):
         """x (B, L, D) -> (B, L, D) in the compute dtype: per-head projections, `_attend`, the
         output projection. A subclass may do all three together (LSH's sequential groups)."""
+
+        q, k, v = self._project_heads(x)
+        out = self._attend(q, k, v, positions, valid, training, seed, **attend_kwargs)
+        return self._project_out(out)
+
+    def _project_heads(self, x):
+        """x (B, L, D) -> q, k, v (B, H, L, dh); q is k under shared QK."""
 
         def heads(kernel):  # (B, L, D) x (D, H, dh) -> (B, H, L, dh)
             return ops.einsum("bld,dhk->bhlk", x, kernel)
 
         v = heads(self.v_kernel)
         if self.shared_qk:
-            q = k = heads(self.qk_kernel)
-        else:
-            q, k = heads(self.q_kernel), heads(self.k_kernel)
-        out = self._attend(q, k, v, positions, valid, training, seed, **attend_kwargs)
+            qk = heads(self.qk_kernel)
+            return qk, qk, v
+        return heads(self.q_kernel), heads(self.k_kernel), v
+
+    def _project_out(self, out):
+        """Attention output (B, H, L, dh) -> (B, L, D) in the compute dtype."""
         return ops.einsum("bhlk,hkd->bld", ops.cast(out, self.compute_dtype), self.output_kernel)
 
     def _attend(self, q, k, v, positions, valid, training, seed, **kwargs):

@@ -22,8 +22,9 @@ Traps this code avoids (each one measured):
 - the recompute must see the forward's hash buckets: the reconstructed inputs differ from the
   forward's by rounding, and a token whose rotated vector sits on a bucket boundary would hash
   differently (a 2-layer test model did: its lower layer's gradients were off by ~1e-3). An LSH
-  branch's buckets are computed once in the forward (`compute_buckets`, 4 bytes per token, head
-  and round) and given to both its forward call and its recompute, as HF transformers does;
+  branch's forward call returns the buckets it hashed into (`return_buckets`, 4 bytes per token,
+  head and round; from the call's own projection), and its recompute is given them, as HF
+  transformers does;
 - the forward is run with the tape paused, so no intermediate activation is kept alive by an
   outer `GradientTape` (the same device TF's own `recompute_grad` uses);
 - one block's recompute must not start before the block above it has its gradients, or the
@@ -100,12 +101,6 @@ class _BlockProgram:
     def _f(self, f_w, x, ctx, f_t):
         return self._run(self.f, f_w, [x] + ctx, f_t, self.f_static)
 
-    def _buckets(self, f_w, x, f_t):
-        """f's hash buckets of x (f an LSH branch), computed with the block's weights."""
-        variables = self.f.trainable_variables + self.f.non_trainable_variables
-        with keras.StatelessScope(state_mapping=list(zip(variables, f_w[0] + f_w[1]))):
-            return self.f.compute_buckets(x, **f_t, **self.f_static)
-
     def _g(self, g_w, x, g_t):
         return self._run(self.g, g_w, [x], g_t, self.g_static)
 
@@ -117,7 +112,9 @@ class _BlockProgram:
         """Returns (y1 = x1 + f(x2), f_t for the backward pass: with f's hash buckets if f
         hashes)."""
         if getattr(self.f, "hashes", False):
-            f_t = dict(f_t, buckets=self._buckets(f_w, x2, f_t))
+            (out, buckets), _ = self.f.stateless_call(f_w[0], f_w[1], x2, *ctx, **f_t,
+                                                      **self.f_static, return_buckets=True)
+            return x1 + tf.cast(out, tf.float32), dict(f_t, buckets=buckets)
         return x1 + self._f(f_w, x2, ctx, f_t), f_t
 
     def _forward_g(self, y1, x2, g_w, g_t):
@@ -255,9 +252,12 @@ def _per_block_stack(x1, x2, context, blocks, block_kwargs):
         with record.stop_recording():
             for (f, g), (fk, gk) in zip(blocks, block_kwargs):
                 if getattr(f, "hashes", False):
-                    fk = dict(fk, buckets=f.compute_buckets(b, **fk))
+                    out, buckets = f(b, *ctx, **fk, return_buckets=True)
+                    fk = dict(fk, buckets=buckets)
+                    a = a + tf.cast(out, tf.float32)
+                else:
+                    a = a + run(f, [b] + ctx, fk)
                 kwargs.append((fk, gk))
-                a = a + run(f, [b] + ctx, fk)
                 b = b + run(g, [a], gk)
         y1, y2 = tf.identity(a), tf.identity(b)
 

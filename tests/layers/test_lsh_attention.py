@@ -250,6 +250,33 @@ def test_given_buckets_reproduce_the_call(attn_chunks, per_example):
     assert np.abs(moved - np.asarray(layer(x, training=True, rng=rng))).max() > 1e-2
     with pytest.raises(ValueError, match="`buckets` must have shape"):
         layer(x, buckets=other[:, :, :1])
+    # return_buckets: the same output, and the buckets compute_buckets gives.
+    for kwargs in (dict(training=True, rng=rng), dict(training=False)):
+        out, returned = layer(x, return_buckets=True, **kwargs)
+        np.testing.assert_array_equal(out, layer(x, **kwargs))
+        np.testing.assert_array_equal(returned, layer.compute_buckets(x, **kwargs))
+        given = layer(x, buckets=other, return_buckets=True, **kwargs)[1]
+        np.testing.assert_array_equal(given, other)
+
+
+@pytest.mark.parametrize("attn_chunks,projections", [(1, 2), (4, 4 + 2)])
+def test_returning_buckets_projects_once(attn_chunks, projections):
+    """With all heads in one group, a call returning its buckets hashes its own q/k projection:
+    two (B, L, D) x (D, H, dh) products (q/k and v), not a third one for the hash. With four
+    head groups, the buckets are hashed before the groups' loop, one head block at a time (4
+    products), and the loop's body projects q/k and v of its group (2)."""
+    layer = LSHSelfAttention(4, 8, bucket_size=8, num_hashes=2, causal=True,
+                             attn_chunks=attn_chunks, seed=4)
+    x = _x(2, 32, 16, seed=6)
+    layer.build(x.shape)
+    graph = tf.function(lambda a: layer(a, training=True, rng=tf.constant([3, 9]),
+                                        return_buckets=True)).get_concrete_function(x).graph
+    nodes = list(graph.as_graph_def().node) + [n for f in graph.as_graph_def().library.function
+                                               for n in f.node_def]
+    # Keras hands TensorFlow the equation with canonical letters.
+    found = [n for n in nodes if n.op == "Einsum"
+             and n.attr["equation"].s.decode() in ("bld,dhk->bhlk", "abc,cde->adbe")]
+    assert len(found) == projections
 
 
 @pytest.mark.parametrize("rounds,graph", [(1, False), (2, True), (3, False)])
