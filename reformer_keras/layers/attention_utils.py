@@ -221,13 +221,22 @@ def attention_forward(q, k, v, masks, bias=None, drop=None, return_probs=False):
     `masks` from `attention_masks`; `drop` an optional dropout function on probabilities."""
     logits = _masked_logits(q, k, masks, bias)
     top = ops.max(logits, axis=-1, keepdims=True)  # finite: masked logits are finite
-    exp = ops.exp(logits - top)
-    total = ops.sum(exp, axis=-1, keepdims=True)
-    probs = exp / total
+    probs = _softmax_rows(logits)
     out = ops.einsum("...qk,...kd->...qd", ops.cast(probs if drop is None else drop(probs),
                                                     v.dtype), v)
-    lse = top + ops.log(total)
+    # The largest probability is exp(top - lse): the log-normaliser without another pass of
+    # exp over the scores (it is >= 1 / Lk, so its log is well conditioned).
+    lse = top - ops.log(ops.max(probs, axis=-1, keepdims=True))
     return (out, lse, probs) if return_probs else (out, lse)
+
+
+def _softmax_rows(logits):
+    """Softmax over the last axis as one fused kernel: the rows are flattened first (oneDNN's
+    softmax takes rank <= 5; the composition max, exp, sum, divide makes four passes over the
+    score tensor)."""
+    shape = ops.shape(logits)
+    flat = ops.softmax(ops.reshape(logits, (-1, shape[-1])), axis=-1)
+    return ops.reshape(flat, shape)
 
 
 def attention_backward(q, k, v, out, lse, d_out, d_lse, masks, bias=None, drop=None,
@@ -252,9 +261,9 @@ def attention_backward(q, k, v, out, lse, d_out, d_lse, masks, bias=None, drop=N
     row = ops.sum(d_out * ops.cast(out, "float32"), axis=-1, keepdims=True)
     if d_lse is not None:
         row = row - ops.cast(d_lse, "float32")[..., None]
-    d_logits = ops.where(masks[2], probs * (d_probs - row), 0.0) * scale
-    d_q = ops.einsum("...qk,...kd->...qd", d_logits, ops.cast(k, "float32"))
-    d_k = ops.einsum("...qk,...qd->...kd", d_logits, ops.cast(q, "float32"))
+    d_logits = ops.where(masks[2], probs * (d_probs - row), 0.0)  # unscaled: scale d_q, d_k
+    d_q = ops.einsum("...qk,...kd->...qd", d_logits, ops.cast(k, "float32")) * scale
+    d_k = ops.einsum("...qk,...qd->...kd", d_logits, ops.cast(q, "float32")) * scale
     return ops.cast(d_q, q.dtype), ops.cast(d_k, k.dtype), ops.cast(d_v, v.dtype)
 
 
