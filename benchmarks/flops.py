@@ -43,7 +43,7 @@ MATMUL_SHAPES = ((2048, 2048, 2048), (16384, 256, 1024))
 
 _DEFAULTS = dict(head_dim=None, attention_types=("lsh",), bucket_size=64, num_hashes=2,
                  num_buckets=None, local_chunk_size=None, ff_chunk_size=None, reversible=True,
-                 num_chunks_before=1, num_chunks_after=0)
+                 num_chunks_before=1, num_chunks_after=0, stored_top_blocks=0)
 
 
 def _pad(length, multiple):
@@ -97,7 +97,8 @@ def model_flops(config, seq_len, batch=1):
       seq_len: tokens per sequence L.
     Returns: dict of floats: per-part forward FLOPs (`projections`, `attention`, `hashing`,
       `feed_forward`, `logits`), `forward`, `forward_stack` (the reversible stack only),
-      `train_model` (3 x forward) and `train_hardware` (+1 x forward_stack when reversible).
+      `train_model` (3 x forward) and `train_hardware` (+1 x the forward of every block
+      recomputed when reversible: all but the `stored_top_blocks` top ones).
     """
     cfg = dict(_DEFAULTS, **config)
     d, heads, ff = cfg["d_model"], cfg["num_heads"], cfg["d_ff"]
@@ -105,6 +106,7 @@ def model_flops(config, seq_len, batch=1):
     kinds = cfg["attention_types"]
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
     parts = dict(projections=0, attention=0, hashing=0, feed_forward=0, logits=0)
+    recomputed = 0  # forward FLOPs of the blocks the reversible backward recomputes
     ff_len = seq_len if cfg["ff_chunk_size"] is None else _pad(seq_len, cfg["ff_chunk_size"])
     for i in range(cfg["num_layers"]):
         kind = kinds[i % len(kinds)]
@@ -114,12 +116,14 @@ def model_flops(config, seq_len, batch=1):
         parts["attention"] += att["core"]
         parts["hashing"] += att["hashing"]
         parts["feed_forward"] += 2 * 2 * ff_len * d * ff
+        if i == cfg["num_layers"] - cfg["stored_top_blocks"] - 1:
+            recomputed = sum(parts.values())
     parts["logits"] = 2 * seq_len * 2 * d * cfg["vocab_size"]
     out = {k: float(v * batch) for k, v in parts.items()}
     out["forward"] = sum(out.values())
     out["forward_stack"] = out["forward"] - out["logits"]
     out["train_model"] = 3 * out["forward"]
-    out["train_hardware"] = out["train_model"] + (out["forward_stack"] if cfg["reversible"] else 0)
+    out["train_hardware"] = out["train_model"] + (recomputed * batch if cfg["reversible"] else 0)
     return out
 
 

@@ -103,7 +103,9 @@ def flops_config(row):
     """`flops.model_flops` config of a row (peers: their un-factorised L / 64 buckets)."""
     config = dict(PEER_CONFIG, num_layers=row["num_layers"], attention_types=(row["attention"],),
                   reversible=row["reversible"])
-    if row["impl"] != "ours":
+    if row["impl"] == "ours":
+        config["stored_top_blocks"] = row.get("stored_top_blocks") or 0
+    else:
         config["num_buckets"] = max(row["seq_len"] // PEER_CONFIG["bucket_size"], 2)
     return config
 

@@ -123,7 +123,6 @@ class SelfAttentionBase(keras.layers.Layer):
     def _attend_and_project(self, x, positions, valid, training, seed, **attend_kwargs):
         """x (B, L, D) -> (B, L, D) in the compute dtype: per-head projections, `_attend`, the
         output projection. A subclass may do all three together (LSH's sequential groups)."""
-
         q, k, v = self._project_heads(x)
         out = self._attend(q, k, v, positions, valid, training, seed, **attend_kwargs)
         return self._project_out(out)

@@ -112,6 +112,12 @@ def test_attention_terms_scale_as_documented():
     assert plain["train_hardware"] == plain["train_model"] == 3 * plain["forward"]
     assert reversible["train_hardware"] == 3 * reversible["forward"] + reversible[
         "forward_stack"]
+    # Stored top blocks are not recomputed: of 2 equal blocks with 1 stored, half the stack.
+    two = dict(base, num_layers=2, attention_types=("lsh",))
+    stored = flops.model_flops(dict(two, stored_top_blocks=1), 1024, batch=2)
+    assert stored["train_hardware"] == 3 * stored["forward"] + stored["forward_stack"] / 2
+    none = flops.model_flops(dict(two, stored_top_blocks=2), 1024)
+    assert none["train_hardware"] == none["train_model"]
 
 
 @pytest.mark.parametrize("length", [64, 128, 1024, 16384, 32768, 65536, 1 << 20])
