@@ -281,6 +281,7 @@ def run_suite(suite, attention_types, work_dir, data_dir, eval_hashes=(), num_ev
             bits, loss = evaluate_bits(model, info, x, y, suite.batch_size, num_hashes=n)
             row = dict(suite=suite.name, dataset=suite.dataset, task=suite.task,
                        attention=attention, variant=tag or None,
+                       seed=train_kwargs.get("seed", 0),
                        jit_compile=train_kwargs.get("jit_compile", True),
                        eval_hashes=(n or suite.num_hashes) if has_lsh else None,
                        **{k: v for k, v in result.items() if k != "model_dir"},

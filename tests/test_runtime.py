@@ -19,7 +19,8 @@ print(port.IsMklEnabled(), os.environ["TF_CPU_ALLOCATOR_USE_BFC"])
 def _run(code, **env):
     clean = {k: v for k, v in os.environ.items()
              if k not in ("TF_ENABLE_ONEDNN_OPTS", "TF_CPU_ALLOCATOR_USE_BFC",
-                          "REFORMER_KERAS_TF_DEFAULTS")}
+                          "REFORMER_KERAS_TF_DEFAULTS", "MALLOC_MMAP_MAX_",
+                          "MALLOC_TRIM_THRESHOLD_")}
     proc = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True,
                           text=True, env=dict(clean, TF_CPP_MIN_LOG_LEVEL="3", **env),
                           timeout=300, check=True)
@@ -70,3 +71,33 @@ print(tf.config.optimizer.get_experimental_options().get("constant_folding", "un
 def test_constant_folding_is_switched_off_unless_the_user_decided(before, env, expected):
     out, _ = _run(_GRAPH_PROBE.format(before=before), **env)
     assert out == [expected]
+
+
+# A 256 MiB malloc: from the heap (the program break moves by at least that much) when mmap is
+# off, from its own mapping otherwise. Also prints what `apply_malloc_settings` set.
+_MALLOC_PROBE = """
+import ctypes
+import reformer_keras
+from reformer_keras import runtime
+libc = ctypes.CDLL(None)
+libc.sbrk.restype = libc.malloc.restype = ctypes.c_void_p
+libc.sbrk.argtypes = [ctypes.c_long]
+libc.malloc.argtypes = [ctypes.c_size_t]
+before = libc.sbrk(0)
+block = libc.malloc(256 << 20)
+print(libc.sbrk(0) - before >= 256 << 20, sorted(runtime.apply_malloc_settings()))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc options")
+@pytest.mark.parametrize("env,expected", [
+    ({}, ["True", "['M_MMAP_MAX',", "'M_TRIM_THRESHOLD']"]),
+    ({"MALLOC_MMAP_MAX_": "65536"}, ["False", "['M_TRIM_THRESHOLD']"]),
+    ({"REFORMER_KERAS_TF_DEFAULTS": "0"}, ["False", "[]"]),
+])
+def test_large_blocks_stay_on_the_heap_unless_the_user_decided(env, expected):
+    """Importing the package turns glibc's mmap for large blocks off (and its trimming down), so
+    freed buffers are reused instead of faulted in again; not where the user set the option in
+    the environment or opted out."""
+    out, _ = _run(_MALLOC_PROBE, **env)
+    assert out == expected

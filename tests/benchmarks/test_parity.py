@@ -53,6 +53,7 @@ def test_rows_steps_and_table(parity_run):
     assert [(r["attention"], r["eval_hashes"]) for r in rows] == [("lsh", 1), ("lsh", 2),
                                                                   ("full", None)]
     assert all(r["steps"] == 3 and r["stopped_by"] == "steps" for r in rows)
+    assert all(r["seed"] == 0 for r in rows)  # run_suite's default seed, recorded per row
     assert len({r["eval_sha256"] for r in rows}) == 1
     assert all(r["eval_batches"] == EVAL_BATCHES for r in rows)
     assert rows[-1]["gap_pct"] == 0.0
