@@ -8,12 +8,10 @@ Sub-packages:
   datasets    TFDS builders over data that pip packages ship, and tf.data pipelines.
 
 Importing the package sets TensorFlow's oneDNN and CPU-allocator switches in the environment
-unless already set, and on glibc keeps large freed buffers in the process (`mallopt`;
-`reformer_keras.runtime`): import it before TensorFlow / Keras.
+unless already set (`reformer_keras.runtime`): import it before TensorFlow / Keras.
 """
 from reformer_keras import runtime as _runtime
 
 _runtime.apply_cpu_settings()
-_runtime.apply_malloc_settings()
 
 __version__ = "0.1.0"

@@ -18,9 +18,9 @@ TensorFlow (or Keras). Values already in the environment are never overwritten: 
 `TF_ENABLE_ONEDNN_OPTS=0` or `TF_CPU_ALLOCATOR_USE_BFC=false` to opt out, or
 `REFORMER_KERAS_TF_DEFAULTS=0` to leave the environment alone entirely.
 
-On Linux with glibc, two malloc options are set (with `mallopt`) when `reformer_keras` is
-imported, unless the user set them in the environment (`MALLOC_MMAP_MAX_`,
-`MALLOC_TRIM_THRESHOLD_`) or opted out with `REFORMER_KERAS_TF_DEFAULTS=0`:
+On Linux with glibc, `apply_malloc_settings()` (not called on import: call it yourself) sets
+two malloc options with `mallopt`, unless the user set them in the environment
+(`MALLOC_MMAP_MAX_`, `MALLOC_TRIM_THRESHOLD_`) or opted out with `REFORMER_KERAS_TF_DEFAULTS=0`:
 
   M_MMAP_MAX=0                 large blocks come from the heap, not from a fresh mmap each time
   M_TRIM_THRESHOLD=2 GiB - 1   freed memory stays in the process below that much free heap
@@ -28,9 +28,10 @@ imported, unless the user set them in the environment (`MALLOC_MMAP_MAX_`,
                                scratch buffers, for one) are otherwise handed back to the kernel
                                when freed and faulted in again at the next step. Peer LM, 6
                                layers, one process each (docs/benchmarks.md, session 11): 4K
-                               tokens 1.58 -> 1.37 s per step, 16K 6.56 -> 6.05-6.17 s. Memory
-                               the process freed is reused rather than returned, so its resident
-                               size stays near its peak.
+                               tokens 1.46-1.58 -> 1.40 s per step, 16K 6.55 -> 6.08 s.
+  Not the default because the 1M-token memory-mode step (TensorFlow's pool capped at 13.5 GiB)
+  failed with an out-of-memory error at 13.6 GiB of process memory under these options, twice,
+  where it passes with glibc's defaults (15.2 GiB).
 
 One graph-optimizer option is set when `reformer_keras.layers` is first imported (TensorFlow
 backend), unless the user set it before or opted out with `REFORMER_KERAS_TF_DEFAULTS=0`:
