@@ -136,7 +136,8 @@ def measure_child():
                attention=FLAGS.c_attention, reversible=FLAGS.c_reversible, jit_compile=jit,
                attn_chunks=FLAGS.attn_chunks, query_chunk_len=FLAGS.query_chunk_len,
                ff_chunked_backward=FLAGS.ff_chunked_backward,
-               stored_top_blocks=FLAGS.stored_top_blocks, batch=1, versions=dict(tensorflow=tf.__version__, keras=keras.__version__),
+               stored_top_blocks=FLAGS.stored_top_blocks, batch=1,
+               versions=dict(tensorflow=tf.__version__, keras=keras.__version__),
                env={k: v for k, v in os.environ.items()
                     if k.startswith("MALLOC_") or k.startswith("TF_CPU_")})
 
