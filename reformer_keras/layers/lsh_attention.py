@@ -134,10 +134,8 @@ class LSHSelfAttention(SelfAttentionBase):
                 raise ValueError(
                     f"{self.name}: `buckets` must have shape (batch, {self.num_heads}, {n}, "
                     f"padded length), as `compute_buckets` returns, got {tuple(buckets.shape)}.")
-        if return_buckets:  # the attend kwarg only when asked: (out, buckets) from the base
-            return super().call(x, padding_mask, training, rng, num_hashes=n, buckets=buckets,
-                                return_buckets=True)
-        return super().call(x, padding_mask, training, rng, num_hashes=n, buckets=buckets)
+        return super().call(x, padding_mask, training, rng, num_hashes=n, buckets=buckets,
+                            return_buckets=return_buckets)
 
     def compute_buckets(self, x, padding_mask=None, training=None, rng=None, num_hashes=None):
         """The hash buckets `call` with the same arguments hashes x into.
@@ -159,12 +157,13 @@ class LSHSelfAttention(SelfAttentionBase):
         """`compute_buckets` with the call's seed; x (B, L, d_model) -> (B, H, n, Lp) int32.
         Heads are projected one `attn_chunks` block at a time, unless their projection `qk`
         (B, H, L, dh) is given."""
-        x, _ = au.pad_length_to_multiple(x, self.bucket_size, axis=1)
-        factors = self._bucket_factors(ops.shape(x)[1])
         seed = seed if training else None
         if qk is not None:
             qk, _ = au.pad_length_to_multiple(qk, self.bucket_size, axis=2)
-            return self.hash_buckets(qk, num_hashes, factors, seed)
+            return self.hash_buckets(qk, num_hashes, self._bucket_factors(ops.shape(qk)[2]),
+                                     seed)
+        x, _ = au.pad_length_to_multiple(x, self.bucket_size, axis=1)
+        factors = self._bucket_factors(ops.shape(x)[1])
         hb = self.group_layout(num_hashes)[0]
         kernel = ops.cast(self.qk_kernel, self.compute_dtype)
         return ops.concatenate([

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from reformer_keras.layers import attention_utils as au
+from reformer_keras.layers.self_attention_base import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
@@ -47,11 +48,7 @@ class ReversibleSequence(keras.layers.Layer):
             raise ValueError("`blocks` must be a non-empty list of (f, g) layer pairs.")
         self.reversible = bool(reversible)
         self.seed = seed
-        if isinstance(stored_top_blocks, bool) or not isinstance(stored_top_blocks, int) \
-                or stored_top_blocks < 0:
-            raise ValueError("`stored_top_blocks` must be an int >= 0, got "
-                             f"{stored_top_blocks!r}.")
-        self.stored_top_blocks = stored_top_blocks
+        self.stored_top_blocks = check_positive_int("stored_top_blocks", stored_top_blocks, 0)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
