@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from reformer_keras.models.presets import PresetMixin
+from reformer_keras.models.train_state import TrainStateMixin
 
 _FUSED_HEAD = [True]
 
@@ -20,7 +21,7 @@ def set_fused_head(enabled):
     return previous
 
 
-class CausalLMTask(PresetMixin, keras.Model):
+class CausalLMTask(PresetMixin, TrainStateMixin, keras.Model):
     """A causal `ReformerBackbone` followed by a dense LM head.
 
     Subclasses create `self.backbone` (a causal `ReformerBackbone`) and `self.lm_head` (Dense

@@ -5,10 +5,11 @@ from keras import ops
 
 from reformer_keras.models.presets import PresetMixin
 from reformer_keras.models.reformer_backbone import ReformerBackbone, pop_backbone_options
+from reformer_keras.models.train_state import TrainStateMixin
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
-class ReformerClassifier(PresetMixin, keras.Model):
+class ReformerClassifier(PresetMixin, TrainStateMixin, keras.Model):
     """token ids (B, L) -> non-causal `ReformerBackbone` (B, L, 2 * d_model) -> mean over the
     real tokens (padding_mask) -> dropout -> Dense -> logits (B, num_classes) float32.
 

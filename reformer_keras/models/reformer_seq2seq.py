@@ -14,6 +14,7 @@ from reformer_keras.models.presets import PresetMixin
 from reformer_keras.models.reformer_backbone import ATTENTION_TYPES, ReformerBackbone
 from reformer_keras.models.reversible_decoder import (DecoderAttentionBranch,
                                                       ReversibleDecoderSequence)
+from reformer_keras.models.train_state import TrainStateMixin
 
 
 def _check_types(name, types):
@@ -133,7 +134,7 @@ class ReformerDecoder(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
-class ReformerSeq2Seq(PresetMixin, keras.Model):
+class ReformerSeq2Seq(PresetMixin, TrainStateMixin, keras.Model):
     """Encoder-decoder Reformer: non-causal reversible encoder (`ReformerBackbone`), causal
     reversible decoder with cross-attention to the encoder output, LM head over the target
     vocabulary.
@@ -183,6 +184,9 @@ class ReformerSeq2Seq(PresetMixin, keras.Model):
             **{**shared, "head_dim": self.encoder.head_dim,
                "local_chunk_size": self.encoder.local_chunk_size,
                "num_buckets": self.encoder.num_buckets})
+
+    def build_input_shape(self):
+        return {"encoder_token_ids": (None, None), "decoder_token_ids": (None, None)}
 
     def build(self, input_shape):
         if not isinstance(input_shape, dict):
