@@ -65,6 +65,18 @@ def _check_preset(values):
     return True
 
 
+# Overrides the seq2seq model does not take.
+BACKBONE_ONLY = ("stored_top_blocks", "attn_chunks", "query_chunk_len", "ff_chunked_backward")
+
+
+def _check_backbone_only(values):
+    given = [f"--{name}" for name in BACKBONE_ONLY if values[name] is not None]
+    if values["task"] == "seq2seq" and given:
+        raise flags.ValidationError(f"{', '.join(given)}: not available for --task=seq2seq "
+                                    "(the encoder-decoder model does not take it)")
+    return True
+
+
 def define_data_flags(default_dataset="shakespeare_plays"):
     """--task, --dataset, --data_dir, --seq_len, --batch_size, --seed (+ validators)."""
     _define("enum", "task", "lm", list(TASKS), "Task: lm (text / duplication), image (pixel "
@@ -117,20 +129,33 @@ def define_train_flags():
     _define("integer", "bucket_size", None, "Override the LSH bucket / local chunk size.")
     _define("bool", "reversible", None, "Override reversible residual layers (True/False).")
     _define("float", "dropout", None, "Override the residual dropout rate.")
+    # Speed / memory knobs of the backbone (not taken by the seq2seq model).
+    _define("integer", "stored_top_blocks", None, "Override: the top N reversible blocks keep "
+            "their activations and skip the backward recompute (faster; one block's "
+            "activations each; 0: every block recomputed).")
+    _define("integer", "attn_chunks", None, "Override: LSH attention runs the heads in this "
+            "many groups (lower peak memory, slower); must divide --num_heads.")
+    _define("integer", "query_chunk_len", None, "Override: LSH attention takes the sorted "
+            "queries in pieces of this many positions (memory of very long sequences).")
+    _define("bool", "ff_chunked_backward", None, "Override: the feed-forward's backward pass "
+            "runs in chunks too (lower peak memory, slower).")
     for name in ("steps_per_epoch", "learning_rate"):
         _positive(name)
     for name in ("steps", "epochs", "num_layers", "d_model", "num_heads", "d_ff", "num_hashes",
-                 "bucket_size"):
+                 "bucket_size", "attn_chunks", "query_chunk_len"):
         _positive(name, allow_none=True)
     flags.register_validator("max_minutes", lambda v: v is None or v >= 0,
                              message="must be >= 0")
     flags.register_validator("sample_every", lambda v: v >= 0, message="must be >= 0")
+    flags.register_validator("stored_top_blocks", lambda v: v is None or v >= 0,
+                             message="must be >= 0")
     flags.register_validator("model_dir", writable_dir,
                              message="is not a writable directory (or creatable under one)")
     flags.register_validator(
         "attention_types", lambda v: v is None or (v and all(t in ATTENTION_TYPES for t in v)),
         message=f"each entry must be one of {', '.join(ATTENTION_TYPES)}")
     flags.register_multi_flags_validator(["preset", "task"], _check_preset)
+    flags.register_multi_flags_validator(["task", *BACKBONE_ONLY], _check_backbone_only)
 
 
 def overrides_from_flags():

@@ -19,7 +19,8 @@ FALLBACK_PRESETS = {name: dict(task="ReformerLM", config=dict(
     d_model=64, num_layers=2, num_heads=2, d_ff=128, attention_types=["local", "lsh"],
     bucket_size=32, num_hashes=2, seed=0)) for name in ("tiny_text", "tiny_image", "tiny_music")}
 OVERRIDE_KEYS = ("num_layers", "d_model", "num_heads", "d_ff", "attention_types", "num_hashes",
-                 "bucket_size", "reversible", "dropout")
+                 "bucket_size", "reversible", "dropout", "stored_top_blocks", "attn_chunks",
+                 "query_chunk_len", "ff_chunked_backward")
 
 
 def _presets_file():

@@ -20,6 +20,10 @@ BAD_FLAGS = [  # (flags, text the one-line error must contain)
     (["--attention_types=lsh,banana"], "--attention_types"),
     (["--batch_size=0"], "--batch_size=0"),
     (["--task=speech"], "--task=speech"),
+    (["--stored_top_blocks=-1"], "--stored_top_blocks=-1"),
+    (["--attn_chunks=0"], "--attn_chunks=0"),
+    (["--task=seq2seq", "--dataset=wmt14_translate/de-en", "--stored_top_blocks=1"],
+     "--stored_top_blocks: not available for --task=seq2seq"),
 ]
 
 
@@ -64,9 +68,10 @@ def test_helpfull_documents_every_flag():
     for name in ("task", "preset", "dataset", "data_dir", "seq_len", "batch_size", "steps",
                  "epochs", "steps_per_epoch", "learning_rate", "schedule", "warmup_steps",
                  "strategy", "model_dir", "seed", "max_minutes", "num_layers", "d_model",
-                 "attention_types", "num_hashes", "bucket_size", "sample_every"):
+                 "attention_types", "num_hashes", "bucket_size", "sample_every",
+                 "stored_top_blocks", "attn_chunks", "query_chunk_len"):
         assert f"--{name}:" in text, name
-    for name in ("mixed_precision", "jit_compile", "reversible"):
+    for name in ("mixed_precision", "jit_compile", "reversible", "ff_chunked_backward"):
         assert f"--[no]{name}:" in text, name
 
 

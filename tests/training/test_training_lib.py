@@ -80,6 +80,25 @@ def test_model_factory_presets_and_overrides():
     assert model(np.zeros((1, 31), "int32")).shape == (1, 31, 16)
 
 
+def test_model_factory_speed_and_memory_overrides():
+    """The trainers' --stored_top_blocks / --attn_chunks / --query_chunk_len /
+    --ff_chunked_backward reach the backbone and its layers, and the model keeps training the
+    same function: its logits equal those of the model built without them."""
+    info = pipelines.describe("duplication/tiny", "lm")
+    knobs = dict(stored_top_blocks=1, attn_chunks=2, query_chunk_len=8, ff_chunked_backward=True)
+    config = dict(TINY, attention_types=["lsh"], dropout=0.0)
+    model = model_factory.build_model("lm", "tiny_text", info, dict(config, **knobs), seed=0)
+    plain = model_factory.build_model("lm", "tiny_text", info, config, seed=0)
+    backbone = model.backbone
+    assert backbone.stored_top_blocks == 1 and backbone.attn_chunks == 2
+    assert backbone.query_chunk_len == 8 and backbone.ff_chunked_backward
+    saved = model.get_config()
+    assert {k: saved[k] for k in knobs} == knobs
+    plain.set_weights(model.get_weights())
+    x = np.random.default_rng(0).integers(0, 16, size=(2, 31)).astype("int32")
+    np.testing.assert_allclose(np.asarray(model(x)), np.asarray(plain(x)), atol=2e-5)
+
+
 def _fit(tmp_path, backup, checkpoint, epochs):
     model = model_factory.build_model("lm", "tiny_text", pipelines.describe("duplication/tiny"),
                                       TINY, seed=0)
