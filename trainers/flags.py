@@ -134,7 +134,8 @@ def define_train_flags():
             "their activations and skip the backward recompute (faster; one block's "
             "activations each; 0: every block recomputed).")
     _define("integer", "attn_chunks", None, "Override: LSH attention runs the heads in this "
-            "many groups (lower peak memory, slower); must divide --num_heads.")
+            "many groups (lower peak memory, slower); must divide the number of heads or be a "
+            "multiple of it.")
     _define("integer", "query_chunk_len", None, "Override: LSH attention takes the sorted "
             "queries in pieces of this many positions (memory of very long sequences).")
     _define("bool", "ff_chunked_backward", None, "Override: the feed-forward's backward pass "
