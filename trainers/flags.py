@@ -65,18 +65,6 @@ def _check_preset(values):
     return True
 
 
-# Overrides the seq2seq model does not take.
-BACKBONE_ONLY = ("stored_top_blocks", "attn_chunks", "query_chunk_len", "ff_chunked_backward")
-
-
-def _check_backbone_only(values):
-    given = [f"--{name}" for name in BACKBONE_ONLY if values[name] is not None]
-    if values["task"] == "seq2seq" and given:
-        raise flags.ValidationError(f"{', '.join(given)}: not available for --task=seq2seq "
-                                    "(the encoder-decoder model does not take it)")
-    return True
-
-
 def define_data_flags(default_dataset="shakespeare_plays"):
     """--task, --dataset, --data_dir, --seq_len, --batch_size, --seed (+ validators)."""
     _define("enum", "task", "lm", list(TASKS), "Task: lm (text / duplication), image (pixel "
@@ -129,7 +117,7 @@ def define_train_flags():
     _define("integer", "bucket_size", None, "Override the LSH bucket / local chunk size.")
     _define("bool", "reversible", None, "Override reversible residual layers (True/False).")
     _define("float", "dropout", None, "Override the residual dropout rate.")
-    # Speed / memory knobs of the backbone (not taken by the seq2seq model).
+    # Speed / memory knobs of the reversible stack and LSH attention (every task).
     _define("integer", "stored_top_blocks", None, "Override: the top N reversible blocks keep "
             "their activations and skip the backward recompute (faster; one block's "
             "activations each; 0: every block recomputed).")
@@ -156,7 +144,6 @@ def define_train_flags():
         "attention_types", lambda v: v is None or (v and all(t in ATTENTION_TYPES for t in v)),
         message=f"each entry must be one of {', '.join(ATTENTION_TYPES)}")
     flags.register_multi_flags_validator(["preset", "task"], _check_preset)
-    flags.register_multi_flags_validator(["task", *BACKBONE_ONLY], _check_backbone_only)
 
 
 def overrides_from_flags():

@@ -31,7 +31,9 @@ class ReformerDecoder(keras.layers.Layer):
     [causal self-attention + cross-attention, feed-forward] blocks -> LayerNorm.
 
     Args: sizes as `ReformerBackbone` (`context_dim`: feature size of the encoder output,
-      2 * encoder d_model); `attention_types` cycled over layers ("lsh" / "local" / "full").
+      2 * encoder d_model); `attention_types` cycled over layers ("lsh" / "local" / "full");
+      the speed / memory options `attn_chunks`, `query_chunk_len`, `rotations_per_example`
+      (LSH self-attention), `ff_chunked_backward` and `stored_top_blocks` as the backbone's.
     Call: `decoder(token_ids, context, context_mask=None, padding_mask=None, training=None,
       rng=None, num_hashes=None)`; token_ids (B, L) int, context (B, Lk, context_dim) ->
       (B, L, 2 * d_model) float32.
@@ -41,8 +43,12 @@ class ReformerDecoder(keras.layers.Layer):
                  head_dim=None, attention_types=("lsh",), bucket_size=64, num_hashes=2,
                  num_buckets=None, local_chunk_size=None, max_len=1024, dropout=0.0,
                  attention_dropout=0.0, ff_chunk_size=None, reversible=True, seed=None,
-                 **kwargs):
+                 attn_chunks=1, query_chunk_len=None, rotations_per_example=False,
+                 ff_chunked_backward=False, stored_top_blocks=0, **kwargs):
         super().__init__(**kwargs)
+        self.attn_chunks, self.query_chunk_len = attn_chunks, query_chunk_len
+        self.rotations_per_example = bool(rotations_per_example)
+        self.ff_chunked_backward = bool(ff_chunked_backward)
         self.vocab_size = check_positive_int("vocab_size", vocab_size)
         self.d_model = check_positive_int("d_model", d_model)
         self.num_layers = check_positive_int("num_layers", num_layers)
@@ -74,11 +80,13 @@ class ReformerDecoder(keras.layers.Layer):
             f = DecoderAttentionBranch(self._self_attention(i, common), cross,
                                        name=f"attention_{i}")
             g = PreNormBranch(ChunkedFeedForward(d_ff, chunk_size=ff_chunk_size, dropout=dropout,
+                                                 chunked_backward=self.ff_chunked_backward,
                                                  seed=self._seed(3 * i + 2), name=f"ff_{i}"),
                               name=f"feed_forward_{i}")
             blocks.append((f, g))
         self.stack = ReversibleDecoderSequence(blocks, reversible=reversible, seed=seed,
-                                               name="stack")
+                                               stored_top_blocks=stored_top_blocks, name="stack")
+        self.stored_top_blocks = self.stack.stored_top_blocks
         self.final_norm = LayerNorm(epsilon=1e-6, dtype="float32",
                                                           name="final_norm")
 
@@ -90,7 +98,9 @@ class ReformerDecoder(keras.layers.Layer):
         kw = dict(causal=True, seed=self._seed(3 * i), name=f"{kind}_attention_{i}", **common)
         if kind == "lsh":
             return LSHSelfAttention(bucket_size=self.bucket_size, num_hashes=self.num_hashes,
-                                    num_buckets=self.num_buckets, **kw)
+                                    num_buckets=self.num_buckets, attn_chunks=self.attn_chunks,
+                                    query_chunk_len=self.query_chunk_len,
+                                    rotations_per_example=self.rotations_per_example, **kw)
         if kind == "local":
             return LocalSelfAttention(chunk_size=self.local_chunk_size, **kw)
         return FullSelfAttention(**kw)
@@ -129,7 +139,11 @@ class ReformerDecoder(keras.layers.Layer):
             num_buckets=self.num_buckets, local_chunk_size=self.local_chunk_size,
             max_len=self.max_len, dropout=self.dropout,
             attention_dropout=self.attention_dropout, ff_chunk_size=self.ff_chunk_size,
-            reversible=self.reversible, seed=self.seed)
+            reversible=self.reversible, seed=self.seed, attn_chunks=self.attn_chunks,
+            query_chunk_len=self.query_chunk_len,
+            rotations_per_example=self.rotations_per_example,
+            ff_chunked_backward=self.ff_chunked_backward,
+            stored_top_blocks=self.stored_top_blocks)
         return config
 
 
@@ -146,6 +160,8 @@ class ReformerSeq2Seq(PresetMixin, TrainStateMixin, keras.Model):
       encoder_max_len, decoder_max_len: learned position tables.
       bucket_size, num_hashes, num_buckets, local_chunk_size, dropout, attention_dropout,
       ff_chunk_size, reversible, seed: as `ReformerBackbone`.
+      attn_chunks, query_chunk_len, rotations_per_example, ff_chunked_backward,
+      stored_top_blocks: the backbone's speed / memory options, for encoder and decoder.
 
     Call: `model({"encoder_token_ids": (B, Ls) int, "encoder_padding_mask": (B, Ls) bool
       (optional), "decoder_token_ids": (B, Lt) int, "decoder_padding_mask": (B, Lt) (optional)})`
@@ -157,12 +173,18 @@ class ReformerSeq2Seq(PresetMixin, TrainStateMixin, keras.Model):
                  encoder_attention_types=("lsh",), decoder_attention_types=("lsh",),
                  bucket_size=64, num_hashes=2, num_buckets=None, local_chunk_size=None,
                  encoder_max_len=1024, decoder_max_len=1024, dropout=0.0, attention_dropout=0.0,
-                 ff_chunk_size=None, reversible=True, seed=None, **kwargs):
+                 ff_chunk_size=None, reversible=True, seed=None, attn_chunks=1,
+                 query_chunk_len=None, rotations_per_example=False, ff_chunked_backward=False,
+                 stored_top_blocks=0, **kwargs):
         super().__init__(**kwargs)
         shared = dict(head_dim=head_dim, bucket_size=bucket_size, num_hashes=num_hashes,
                       num_buckets=num_buckets, local_chunk_size=local_chunk_size,
                       dropout=dropout, attention_dropout=attention_dropout,
-                      ff_chunk_size=ff_chunk_size, reversible=reversible)
+                      ff_chunk_size=ff_chunk_size, reversible=reversible,
+                      attn_chunks=attn_chunks, query_chunk_len=query_chunk_len,
+                      rotations_per_example=rotations_per_example,
+                      ff_chunked_backward=ff_chunked_backward,
+                      stored_top_blocks=stored_top_blocks)
         self.encoder = ReformerBackbone(
             encoder_vocab_size, d_model, num_encoder_layers, num_heads, d_ff, causal=False,
             attention_types=_check_types("encoder_attention_types", encoder_attention_types),

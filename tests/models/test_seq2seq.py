@@ -186,6 +186,36 @@ def test_full_model_reversible_gradients_equal_plain():
     assert enc_grads > 10  # the loss reaches the encoder through cross-attention
 
 
+def test_speed_and_memory_options_keep_the_gradients():
+    """attn_chunks, query_chunk_len, ff_chunked_backward and stored_top_blocks (encoder and
+    decoder, LSH in both) give the gradients of plain backprop with the options off."""
+    types = dict(encoder_attention_types=["lsh", "local"], decoder_attention_types=["lsh", "full"])
+    knobs = dict(attn_chunks=2, query_chunk_len=8, ff_chunked_backward=True, stored_top_blocks=1,
+                 rotations_per_example=True)
+    tuned = _model(**types, **knobs)
+    plain = _model(**types, reversible=False, rotations_per_example=True)
+    config = tuned.get_config()
+    assert {k: config[k] for k in knobs} == knobs
+    decoder = tuned.decoder
+    assert decoder.stack.stored_top_blocks == 1 and decoder.attn_chunks == 2
+    lsh = decoder.stack.blocks[0][0].self_attention
+    assert (lsh.attn_chunks, lsh.query_chunk_len) == (2, 8) and lsh.rotations_per_example
+    assert decoder.stack.blocks[0][1].layer.chunked_backward
+    assert ReformerSeq2Seq.from_config(config).decoder.get_config()["stored_top_blocks"] == 1
+    inputs = {"encoder_token_ids": _ids(2, 16, 7), "decoder_token_ids": _ids(2, 16, 8, V + 3)}
+    tuned(inputs), plain(inputs)
+    plain.set_weights(tuned.get_weights())
+    labels = _ids(2, 16, 9, V + 3)
+    out = []
+    for model in (tuned, plain):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+                labels, model(inputs), from_logits=True))
+        out.append(tape.gradient(loss, model.trainable_variables))
+    for v, gr, gp in zip(tuned.trainable_variables, *out):
+        assert _rel_err(gr, gp) <= 1e-5, v.path
+
+
 def test_translate_and_bad_inputs():
     model = _model()
     src = _ids(2, 10, 1)

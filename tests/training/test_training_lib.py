@@ -97,6 +97,11 @@ def test_model_factory_speed_and_memory_overrides():
     plain.set_weights(model.get_weights())
     x = np.random.default_rng(0).integers(0, 16, size=(2, 31)).astype("int32")
     np.testing.assert_allclose(np.asarray(model(x)), np.asarray(plain(x)), atol=2e-5)
+    # The seq2seq model takes them too, for encoder and decoder.
+    seq2seq = model_factory.build_model("seq2seq", "tiny_seq2seq", info,
+                                        dict(knobs, bucket_size=8), seed=0)
+    assert {k: seq2seq.get_config()[k] for k in knobs} == knobs
+    assert seq2seq.decoder.stack.stored_top_blocks == 1
 
 
 def _fit(tmp_path, backup, checkpoint, epochs):
