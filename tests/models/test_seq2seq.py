@@ -214,6 +214,10 @@ def test_speed_and_memory_options_keep_the_gradients():
         out.append(tape.gradient(loss, model.trainable_variables))
     for v, gr, gp in zip(tuned.trainable_variables, *out):
         assert _rel_err(gr, gp) <= 1e-5, v.path
+    # Cached greedy decoding with the options on gives the plain model's tokens.
+    source = _ids(2, 12, 10)
+    np.testing.assert_array_equal(tuned.translate(source, 6, start_id=1),
+                                  plain.translate(source, 6, start_id=1))
 
 
 def test_translate_and_bad_inputs():
