@@ -164,6 +164,14 @@ def test_reversible_decoder_gradients_equal_plain_backprop(dropout, graph, store
     assert np.abs(np.asarray(g_r[1])[1, 6:]).max() == 0.0
 
 
+def _loss_gradients(model, inputs, labels):
+    """Gradients of the mean cross-entropy w.r.t. the model's trainable variables."""
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+            labels, model(inputs), from_logits=True))
+    return tape.gradient(loss, model.trainable_variables)
+
+
 def test_full_model_reversible_gradients_equal_plain():
     rev, plain = _model(reversible=True), _model(reversible=False)
     inputs = {"encoder_token_ids": _ids(2, 16, 7), "decoder_token_ids": _ids(2, 10, 8, V + 3),
@@ -171,13 +179,7 @@ def test_full_model_reversible_gradients_equal_plain():
     rev(inputs), plain(inputs)
     plain.set_weights(rev.get_weights())
     labels = _ids(2, 10, 9, V + 3)
-    out = []
-    for model in (rev, plain):
-        with tf.GradientTape() as tape:
-            loss = keras.losses.sparse_categorical_crossentropy(labels, model(inputs),
-                                                                from_logits=True)
-            loss = tf.reduce_mean(loss)
-        out.append(tape.gradient(loss, model.trainable_variables))
+    out = [_loss_gradients(model, inputs, labels) for model in (rev, plain)]
     enc_grads = 0
     for v, gr, gp in zip(rev.trainable_variables, *out):
         assert _rel_err(gr, gp) <= 1e-5, v.path
@@ -206,12 +208,7 @@ def test_speed_and_memory_options_keep_the_gradients():
     tuned(inputs), plain(inputs)
     plain.set_weights(tuned.get_weights())
     labels = _ids(2, 16, 9, V + 3)
-    out = []
-    for model in (tuned, plain):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
-                labels, model(inputs), from_logits=True))
-        out.append(tape.gradient(loss, model.trainable_variables))
+    out = [_loss_gradients(model, inputs, labels) for model in (tuned, plain)]
     for v, gr, gp in zip(tuned.trainable_variables, *out):
         assert _rel_err(gr, gp) <= 1e-5, v.path
     # Cached greedy decoding with the options on gives the plain model's tokens.
