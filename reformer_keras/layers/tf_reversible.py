@@ -227,7 +227,7 @@ def reversible_stack(x1, x2, blocks, block_kwargs, context=None, stored_top_bloc
     split = max(len(blocks) - stored_top_blocks, 0)
     if split:
         shared = all(fk.get("rng") is not None and gk.get("rng") is not None
-                     for fk, gk in block_kwargs[:split])
+                     for fk, gk in block_kwargs[:split]) and not _distributed(blocks[:split])
         stack = _shared_stack if shared else _per_block_stack
         x1, x2 = stack(x1, x2, context, blocks[:split], block_kwargs[:split])
     ctx = [] if context is None else [context]
@@ -235,6 +235,19 @@ def reversible_stack(x1, x2, blocks, block_kwargs, context=None, stored_top_bloc
         x1 = x1 + tf.cast(f(x2, *ctx, **fk), tf.float32)
         x2 = x2 + tf.cast(g(x1, **gk), tf.float32)
     return x1, x2
+
+
+def _distributed(blocks):
+    """Whether the blocks' variables are tf.distribute variables (MirroredVariable, ...).
+
+    The shared programs take weights as arguments of a `tf.function`; given distributed
+    variables, such a call reused the first block's trace for the next blocks of the same
+    structure without reading their variables (measured under a two-replica MirroredStrategy:
+    the gradient tape saw only the first block's variables, and every later block of that
+    structure got no gradients). Those stacks run per block instead.
+    """
+    return any(isinstance(v, tf.distribute.DistributedValues)
+               for f, g in blocks for v in _values(f.trainable_variables + g.trainable_variables))
 
 
 def _per_block_stack(x1, x2, context, blocks, block_kwargs):

@@ -14,6 +14,9 @@ for an unknown batch and length (`build_input_shape`).
 """
 
 
+import keras
+
+
 class TrainStateMixin:
     """Builds the model (and, for training, the optimizer) before Keras makes a step function.
 
@@ -43,3 +46,22 @@ class TrainStateMixin:
     def make_predict_function(self, force=False):
         self.build_train_state(optimizer=False)
         return super().make_predict_function(force=force)
+
+    def _symbolic_build(self, iterator=None, data_batch=None):
+        # Under a strategy with several replicas, Keras's TF trainer reduces the first
+        # distributed batch with MEAN before this symbolic build, which makes integer token ids
+        # and labels float (and the model's input check then rejects them). Inputs and targets
+        # are integer ids for every task here: hand them back as int32. Sample weights stay.
+        if data_batch is not None:
+            x, y, weights = keras.utils.unpack_x_y_sample_weight(data_batch)
+            data_batch = keras.utils.pack_x_y_sample_weight(_as_ids(x), _as_ids(y), weights)
+        return super()._symbolic_build(iterator=iterator, data_batch=data_batch)
+
+
+def _as_ids(structure):
+    """Float tensors in `structure` cast to int32 (others unchanged)."""
+    def cast(t):
+        is_float = t is not None and keras.backend.is_float_dtype(
+            keras.backend.standardize_dtype(t.dtype))
+        return keras.ops.cast(t, "int32") if is_float else t
+    return keras.tree.map_structure(cast, structure)

@@ -1,6 +1,11 @@
 """TrainStateMixin: every task's step is traced once, because its weights and optimizer slots
 exist before Keras traces it; Keras's own deferred building (the reference) traces twice."""
 
+import json
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -113,3 +118,104 @@ def test_under_a_distribution_strategy():
     model.fit(x, y, epochs=2, verbose=0)
     assert len(traces) == 1
     assert model.optimizer.built and model.optimizer.iterations.numpy() == 2
+
+
+_REPLICAS = r"""
+import json, sys
+import reformer_keras
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import json
+import os
+import subprocess
+import sys
+
+import keras
+sys.path.insert(0, sys.argv[1])
+import test_train_state as t
+from reformer_keras.models.train_state import TrainStateMixin
+if sys.argv[2] == "keras":  # the reference: Keras's own symbolic build
+    del TrainStateMixin._symbolic_build
+out = {}
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])  # one: its collective keys
+for kind, make in [("lm", t._lm), ("classifier", t._classifier), ("seq2seq", t._seq2seq)]:
+    with strategy.scope():
+        model = make()
+        model.compile(optimizer="adam",
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = t._batch(kind)
+    try:
+        history = model.fit(tf.data.Dataset.from_tensors((x, y)).repeat(2), verbose=0)
+        out[kind] = [int(model.optimizer.iterations.numpy()), history.history["loss"][-1]]
+    except ValueError as e:
+        out[kind] = " ".join(str(e).split())[:600]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("build", ["library", "keras"])
+def test_fit_with_two_replicas(build):
+    """With several replicas Keras averages the first batch before building, so integer ids
+    reach the model as floats; the mixin gives them back their dtype (Keras's path fails)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    proc = subprocess.run([sys.executable, "-c", _REPLICAS, here, build], capture_output=True,
+                          text=True, timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for kind in ("lm", "classifier", "seq2seq"):
+        if build == "library":
+            steps, loss = out[kind]
+            assert steps == 2 and np.isfinite(loss)
+        else:
+            assert "must be an integer tensor" in out[kind]
+
+
+_SAME_STEP = r"""
+import json, sys
+import reformer_keras
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras, numpy as np
+from reformer_keras.layers import tf_reversible
+from reformer_keras.models import ReformerLM
+if sys.argv[1] == "shared_programs":  # the reference: the depth-shared programs regardless
+    tf_reversible._distributed = lambda blocks: False
+data = np.random.default_rng(0).integers(1, 20, (2, 17)).astype("int32")
+weights = {}
+for name, strategy in [("one", tf.distribute.get_strategy()),
+                       ("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))]:
+    with strategy.scope():
+        model = ReformerLM(vocab_size=20, num_layers=3, attention_types=["lsh"], max_len=16,
+                           d_model=16, num_heads=2, d_ff=32, bucket_size=4, num_buckets=4,
+                           num_hashes=2, seed=0)
+        model.build((None, None))
+        model.compile(optimizer=keras.optimizers.SGD(0.5),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    start = [w.copy() for w in model.get_weights()] if name == "one" else start
+    model.set_weights(start)
+    model.fit(tf.data.Dataset.from_tensors((data[:, :-1], data[:, 1:])), verbose=0)
+    weights[name] = model.get_weights()
+paths = [v.path for v in model.weights]
+print(json.dumps({p: [float(np.abs(a - b).max()), float(np.abs(a - s).max())]
+                  for p, a, b, s in zip(paths, weights["two"], weights["one"], start)}))
+"""
+
+
+@pytest.mark.parametrize("stack", ["library", "shared_programs"])
+def test_two_replicas_take_the_single_device_step(stack):
+    """One SGD step of a 3-layer all-LSH LM: two replicas (half the batch each) give the
+    weights one device gives for the whole batch. The depth-shared block programs, given
+    distributed variables (the reference), leave every block above the first unchanged."""
+    proc = subprocess.run([sys.executable, "-c", _SAME_STEP, stack], capture_output=True,
+                          text=True, timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    diffs = json.loads(proc.stdout.strip().splitlines()[-1])
+    stuck = [p for p, (_, moved) in diffs.items() if "stack" in p and moved == 0.0]
+    if stack == "library":
+        assert not stuck
+        for path, (diff, moved) in diffs.items():
+            assert diff < 1e-5 + 1e-3 * moved, path
+    else:
+        assert any("attention_1" in p for p in stuck) and any("attention_2" in p for p in stuck)
