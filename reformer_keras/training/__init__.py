@@ -7,6 +7,7 @@
   model_factory build_model(task, preset, info, overrides) (zoo presets + overrides)
   samples       write_samples (text .txt, image PNG grid, music .mid + piano roll)
   loop          TrainConfig, train, evaluate_checkpoint, sample_checkpoint
+  tf_fused_adam FusedAdam (Keras's Adam with TensorFlow's fused kernel; the trainers' optimizer)
 
 Attributes are imported lazily, so `reformer_keras.training.registry` (flag validation) does not
 import TensorFlow.
@@ -17,7 +18,7 @@ _EXPORTS = {
     "TrainConfig": "loop", "evaluate_checkpoint": "loop", "load_checkpoint": "loop",
     "plan_steps": "loop", "sample_checkpoint": "loop", "train": "loop",
     "BitsPerToken": "metrics", "WarmupSchedule": "metrics",
-    "STRATEGIES": "strategy", "get_strategy": "strategy",
+    "STRATEGIES": "strategy", "get_strategy": "strategy", "FusedAdam": "tf_fused_adam",
 }
 __all__ = sorted(_EXPORTS)
 

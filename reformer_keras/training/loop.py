@@ -22,6 +22,7 @@ from reformer_keras.datasets import pipelines
 from reformer_keras.training import callbacks as cb
 from reformer_keras.training import model_factory, samples
 from reformer_keras.training.metrics import BitsPerToken, WarmupSchedule
+from reformer_keras.training.tf_fused_adam import FusedAdam
 from reformer_keras.training.strategy import (get_strategy, is_chief, is_multi_worker,
                                               patch_keras_multi_worker_logs)
 
@@ -88,7 +89,7 @@ def _metrics(info):
 
 def compile_model(model, info, cfg, total_steps):
     schedule = WarmupSchedule(cfg.learning_rate, cfg.schedule, cfg.warmup_steps, total_steps)
-    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0),
+    model.compile(optimizer=FusedAdam(schedule, clipnorm=1.0),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=_metrics(info), jit_compile=cfg.jit_compile)
     return model
@@ -220,6 +221,7 @@ def load_checkpoint(path):
     """`keras.models.load_model` of a .keras checkpoint (or the newest in a model_dir)."""
     import reformer_keras.models  # noqa: F401  (registers the zoo classes)
     import reformer_keras.training.metrics  # noqa: F401
+    import reformer_keras.training.tf_fused_adam  # noqa: F401  (registers FusedAdam)
     if os.path.isdir(path):
         directory = os.path.join(path, "checkpoints")
         names = sorted(n for n in os.listdir(directory) if n.endswith(".keras") and
