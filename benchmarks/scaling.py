@@ -13,7 +13,8 @@ Every configuration runs in a fresh process (`scaling_run.run_guarded`), batch 1
 peer configuration (`common.PEER_CONFIG`: byte LM, d_model 256, 4 heads, d_ff 1024 in chunks of
 128, bucket 64, 2 hash rounds, axial positions). Modes:
   * train: one Adam step, `model.train_on_batch` on (1, L) random bytes (forward + backward +
-    update); tokens/s = L / median step seconds.
+    update; the library's FusedAdam, as the trainers use, or Keras's Adam with
+    --optimizer=adam); tokens/s = L / median step seconds.
   * infer: `model(x, training=False)` inside a `tf.function` (all L logits); tokens/s likewise.
   * generate: cached sampling (`reformer_keras.generation.generate` in a `tf.function`, top-k
     40) of --gen_tokens tokens after a --gen_prompt-token prompt, with a cache sized for L
@@ -70,6 +71,9 @@ flags.DEFINE_boolean("ff_chunked_backward", False, "Ours: the feed-forward's bac
                      "chunk by chunk too (ChunkedFeedForward(chunked_backward=True)).")
 flags.DEFINE_integer("stored_top_blocks", 0, "Ours: ReformerBackbone(stored_top_blocks=...): "
                      "the top blocks that keep their activations instead of being recomputed.")
+flags.DEFINE_enum("optimizer", "fused_adam", ["fused_adam", "adam"], "Ours, train: the "
+                  "library's FusedAdam (reformer_keras.training.FusedAdam, what the trainers "
+                  "use) or keras.optimizers.Adam.")
 flags.DEFINE_boolean("malloc_tuned", False, "Children (ours and peers) run with "
                      "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736.")
 flags.DEFINE_float("tf_cpu_pool_gib", 0.0, "Ours: cap TensorFlow's CPU (BFC) allocator pool at "
@@ -137,6 +141,7 @@ def measure_child():
                attn_chunks=FLAGS.attn_chunks, query_chunk_len=FLAGS.query_chunk_len,
                ff_chunked_backward=FLAGS.ff_chunked_backward,
                stored_top_blocks=FLAGS.stored_top_blocks, batch=1,
+               optimizer=FLAGS.optimizer if mode == "train" else None,
                versions=dict(tensorflow=tf.__version__, keras=keras.__version__),
                env={k: v for k, v in os.environ.items()
                     if k.startswith("MALLOC_") or k.startswith("TF_CPU_")})
@@ -160,7 +165,9 @@ def measure_child():
     rng = np.random.default_rng(0)
     tokens = length
     if mode == "train":
-        model.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=jit,
+        from reformer_keras.training.tf_fused_adam import FusedAdam  # pylint: disable=import-outside-toplevel
+        adam = FusedAdam if FLAGS.optimizer == "fused_adam" else keras.optimizers.Adam
+        model.compile(optimizer=adam(1e-4), jit_compile=jit,
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         data = rng.integers(0, 256, size=(1, length + 1), dtype="int32")
 
@@ -279,7 +286,7 @@ def _command(cfg, single):
             f"--attn_chunks={FLAGS.attn_chunks}",
             *([f"--query_chunk_len={FLAGS.query_chunk_len}"] if FLAGS.query_chunk_len else []),
             f"--ff_chunked_backward={FLAGS.ff_chunked_backward}",
-            f"--stored_top_blocks={FLAGS.stored_top_blocks}",
+            f"--stored_top_blocks={FLAGS.stored_top_blocks}", f"--optimizer={FLAGS.optimizer}",
             f"--gen_prompt={FLAGS.gen_prompt}", f"--gen_tokens={FLAGS.gen_tokens}"] + common_args
 
 

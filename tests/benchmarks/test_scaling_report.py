@@ -5,6 +5,9 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 from benchmarks import scaling_report, scaling_run
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -189,3 +192,16 @@ def test_allocator_pool_cap_reaches_our_children_and_tensorflow():
                                  capture_output=True, timeout=300).stdout.strip().splitlines()[-1]
                   for rows in (64, 512))                # 64 MiB, 512 MiB of float32
     assert small == str(float(64 * 2**18)) and big == "exhausted"
+
+
+@pytest.mark.parametrize("optimizer", ["fused_adam", "adam"])
+def test_train_child_records_and_runs_its_optimizer(optimizer):
+    """`--optimizer` reaches the child, which trains one step with it and records it."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.scaling", "--child",
+                           "--c_mode=train", "--c_seq_len=256", "--c_layers=1", "--c_single",
+                           f"--optimizer={optimizer}"], cwd=REPO, capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert row["status"] == "ok" and row["optimizer"] == optimizer
+    assert np.isfinite(row["last_value"])
