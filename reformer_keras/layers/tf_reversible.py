@@ -28,7 +28,9 @@ Traps this code avoids (each one measured):
 - the forward is run with the tape paused, so no intermediate activation is kept alive by an
   outer `GradientTape` (the same device TF's own `recompute_grad` uses);
 - one block's recompute must not start before the block above it has its gradients, or the
-  executor may run the cheap reconstruction chain ahead and hold every block's activations.
+  executor may run the cheap reconstruction chain ahead and hold every block's activations;
+- tf.distribute variables (MirroredVariable) given to the shared programs reused the first
+  block's trace, so later blocks got no gradients: such stacks run per block (`_distributed`).
 """
 
 import json

@@ -11,8 +11,11 @@ Under a strategy Keras already builds both before tracing (`Trainer._symbolic_bu
 does the same in every case, so `fit`, `evaluate`, `predict` and the `*_on_batch` methods trace
 their step once. The tasks' weights do not depend on the sequence length, so they are built
 for an unknown batch and length (`build_input_shape`).
-"""
 
+With several replicas, Keras averages the first distributed batch before its symbolic build,
+which turns integer ids into floats; the mixin gives inputs and targets back their integer
+dtype (`_symbolic_build`), so every task fits under a multi-device MirroredStrategy.
+"""
 
 import keras
 

@@ -22,9 +22,9 @@ from reformer_keras.datasets import pipelines
 from reformer_keras.training import callbacks as cb
 from reformer_keras.training import model_factory, samples
 from reformer_keras.training.metrics import BitsPerToken, WarmupSchedule
-from reformer_keras.training.tf_fused_adam import FusedAdam
 from reformer_keras.training.strategy import (get_strategy, is_chief, is_multi_worker,
                                               patch_keras_multi_worker_logs)
+from reformer_keras.training.tf_fused_adam import FusedAdam
 
 
 @dataclasses.dataclass

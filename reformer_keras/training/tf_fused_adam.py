@@ -15,6 +15,11 @@ Everything else is Keras's: the slot variables (so checkpoints and `BackupAndRes
 interchangeable with `keras.optimizers.Adam`), clipping, weight decay, gradient accumulation,
 loss scaling, tf.distribute updates, serialization. `amsgrad=True` falls back to Keras's update.
 
+One difference: a sparse gradient (`tf.IndexedSlices`, an embedding lookup's) is densified, so
+Adam sees the gradient it stands for, duplicate rows summed, as in PyTorch's Adam and Keras 2's.
+Keras 3's Adam applies the element-wise update to each duplicate row separately, so its second
+moment gets the sum of the rows' squares instead of the square of their sum.
+
 Measured on the 12-layer peer LM (docs/benchmarks.md, session 13): the train step's graph has
 1,409 instead of 6,278 ops and the process heap after two steps is 189 MB against 248 MB.
 """
@@ -25,8 +30,8 @@ import tensorflow as tf
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
 class FusedAdam(keras.optimizers.Adam):
-    """`keras.optimizers.Adam` (same arguments, same slots, same updates) with TensorFlow's fused
-    `ResourceApplyAdam` kernel per variable. TensorFlow backend only."""
+    """`keras.optimizers.Adam` (same arguments, same slots, the same updates for dense gradients)
+    with TensorFlow's fused `ResourceApplyAdam` kernel per variable. TensorFlow backend only."""
 
     _step_scalars = None  # per `_backend_update_step` call: {dtype: scalar tensors}
 
@@ -60,7 +65,7 @@ class FusedAdam(keras.optimizers.Adam):
         m, v = self._momentums[index], self._velocities[index]
         power_1, power_2, lr, beta_1, beta_2, epsilon = self._scalars(variable.dtype,
                                                                       learning_rate)
-        if isinstance(gradient, tf.IndexedSlices):  # Keras's update densifies them too
+        if isinstance(gradient, tf.IndexedSlices):  # duplicate rows summed (module docstring)
             gradient = tf.convert_to_tensor(gradient)
         tf.raw_ops.ResourceApplyAdam(
             var=_handle(variable), m=_handle(m), v=_handle(v), beta1_power=power_1,
