@@ -62,9 +62,12 @@ class TrainStateMixin:
 
 
 def _as_ids(structure):
-    """Float tensors in `structure` cast to int32 (others unchanged)."""
+    """Float id tensors in `structure` cast to int32: a tensor, or the `*token_ids` entries of a
+    dict (a padding mask keeps its dtype)."""
     def cast(t):
         is_float = t is not None and keras.backend.is_float_dtype(
             keras.backend.standardize_dtype(t.dtype))
         return keras.ops.cast(t, "int32") if is_float else t
+    if isinstance(structure, dict):
+        return {k: cast(v) if k.endswith("token_ids") else v for k, v in structure.items()}
     return keras.tree.map_structure(cast, structure)

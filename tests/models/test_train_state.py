@@ -219,3 +219,15 @@ def test_two_replicas_take_the_single_device_step(stack):
             assert diff < 1e-5 + 1e-3 * moved, path
     else:
         assert any("attention_1" in p for p in stuck) and any("attention_2" in p for p in stuck)
+
+
+def test_symbolic_build_inputs_get_integer_ids_back():
+    """What Keras's averaged batch looks like (float ids, float mask, float labels): ids and
+    labels come back int32, a padding mask keeps its dtype."""
+    from reformer_keras.models.train_state import _as_ids  # pylint: disable=import-outside-toplevel
+    ids, mask = tf.constant([[3.0, 4.0]]), tf.constant([[1.0, 0.0]])
+    x = _as_ids({"token_ids": ids, "padding_mask": mask, "decoder_token_ids": ids})
+    assert x["token_ids"].dtype == x["decoder_token_ids"].dtype == tf.int32
+    assert x["padding_mask"].dtype == tf.float32
+    assert _as_ids(ids).dtype == tf.int32 and _as_ids(None) is None
+    np.testing.assert_array_equal(_as_ids(ids).numpy(), [[3, 4]])
