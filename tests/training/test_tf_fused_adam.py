@@ -4,11 +4,6 @@ Sparse gradients (an embedding lookup's `IndexedSlices`) are the one difference:
 Adam to the gradient they stand for (densified: duplicate rows summed), as PyTorch's Adam and
 Keras 2 did; Keras 3's Adam squares each duplicate row separately. The reference for those is
 `DenseKerasAdam`, Keras's update on the densified gradient."""
-import json
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
@@ -18,7 +13,6 @@ from reformer_keras.models import ReformerLM
 from reformer_keras.training.metrics import WarmupSchedule
 from reformer_keras.training.tf_fused_adam import FusedAdam
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # No LSH layer: a hash flipped by float rounding would make the two runs diverge discretely.
 TINY = dict(vocab_size=32, d_model=16, num_heads=2, d_ff=32, num_layers=2, bucket_size=4,
             num_hashes=2, attention_types=("local", "full"), max_len=16, seed=0)
@@ -147,26 +141,17 @@ def test_serialization_and_resume_from_a_saved_model(tmp_path):
 
 
 _MIRRORED = r"""
-import json, sys
-import reformer_keras
-import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import json
 import keras, numpy as np
 from reformer_keras.models import ReformerLM
 from reformer_keras.training.tf_fused_adam import FusedAdam
-tiny = json.loads(sys.argv[1])
+from test_tf_fused_adam import TINY, DenseKerasAdam
 out = {}
-class DenseKerasAdam(keras.optimizers.Adam):
-    def update_step(self, gradient, variable, learning_rate):
-        if isinstance(gradient, tf.IndexedSlices):
-            gradient = tf.convert_to_tensor(gradient)
-        return super().update_step(gradient, variable, learning_rate)
 for name, make in [("fused", FusedAdam), ("plain", DenseKerasAdam)]:
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         keras.utils.set_random_seed(0)
-        model = ReformerLM(**tiny)
+        model = ReformerLM(**TINY)
         model.compile(optimizer=make(1e-2, clipnorm=1.0),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     data = np.random.default_rng(1).integers(0, 32, size=(4, 17)).astype("int32")
@@ -178,12 +163,8 @@ print(json.dumps(out))
 """
 
 
-def test_mirrored_strategy_matches_keras_adam_on_dense_gradients():
-    proc = subprocess.run([sys.executable, "-c", _MIRRORED, json.dumps(TINY)], cwd=REPO,
-                          capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+def test_mirrored_strategy_matches_keras_adam_on_dense_gradients(run_on_two_cpus):
+    out = run_on_two_cpus(_MIRRORED)
     assert out["fused_iterations"] == out["plain_iterations"] == 3
     for a, b in zip(out["fused"], out["plain"]):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
