@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from reformer_keras.layers.seeding import derive_seed
 from reformer_keras.layers.self_attention_base import check_positive_int
 
 
@@ -22,11 +23,12 @@ class AxialPositionalEmbedding(keras.layers.Layer):
       axial_dims: embedding size per axis; must sum to the input's d_model.
       initializer_stddev: standard deviation of the initial tables (None: d_model ** -0.5, the
         scale of `ReformerBackbone`'s token embeddings).
+      seed: int or None (unseeded); each axis's table gets its own stream (`derive_seed`).
     Call: `layer(x)`, x (B, L, d_model) float with L <= prod(axial_shape): returns x plus the
     embeddings of positions 0..L-1 (B, L, d_model).
     """
 
-    def __init__(self, axial_shape, axial_dims, initializer_stddev=None, **kwargs):
+    def __init__(self, axial_shape, axial_dims, initializer_stddev=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.axial_shape = tuple(check_positive_int("axial_shape", s) for s in axial_shape)
         self.axial_dims = tuple(check_positive_int("axial_dims", d) for d in axial_dims)
@@ -37,6 +39,9 @@ class AxialPositionalEmbedding(keras.layers.Layer):
         if initializer_stddev is None:
             initializer_stddev = sum(self.axial_dims)**-0.5
         self.initializer_stddev = float(initializer_stddev)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"`seed` must be an int or None, got {seed!r}.")
+        self.seed = seed
 
     @property
     def max_length(self):
@@ -46,9 +51,11 @@ class AxialPositionalEmbedding(keras.layers.Layer):
         if input_shape[-1] != sum(self.axial_dims):
             raise ValueError(
                 f"`axial_dims` {self.axial_dims} must sum to d_model={input_shape[-1]}.")
-        init = keras.initializers.RandomNormal(stddev=self.initializer_stddev)
         self.axis_embeddings = [
-            self.add_weight(name=f"axis_{i}", shape=(size, dim), initializer=init)
+            self.add_weight(name=f"axis_{i}", shape=(size, dim),
+                            initializer=keras.initializers.RandomNormal(
+                                stddev=self.initializer_stddev,
+                                seed=derive_seed(self.seed, f"axis_{i}")))
             for i, (size, dim) in enumerate(zip(self.axial_shape, self.axial_dims))
         ]
         super().build(input_shape)
@@ -79,5 +86,5 @@ class AxialPositionalEmbedding(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(axial_shape=list(self.axial_shape), axial_dims=list(self.axial_dims),
-                      initializer_stddev=self.initializer_stddev)
+                      initializer_stddev=self.initializer_stddev, seed=self.seed)
         return config

@@ -10,6 +10,7 @@ import keras
 from keras import ops
 
 from reformer_keras.layers import attention_utils as au
+from reformer_keras.layers.seeding import derive_seed
 from reformer_keras.layers.self_attention_base import check_positive_int, check_rate
 
 # Logit of padded context keys: finite, so an all-padding context gives a uniform (not NaN) row.
@@ -65,15 +66,16 @@ class CrossAttention(keras.layers.Layer):
                                  "shape.")
             context_dim = self.context_dim = int(context_shape[-1])
         d_model = x_shape[-1]
-        init = keras.initializers.GlorotUniform(seed=self.seed)
+        init = lambda name: keras.initializers.GlorotUniform(seed=derive_seed(self.seed, name))
         h, dh = self.num_heads, self.head_dim
-        self.q_kernel = self.add_weight(name="q_kernel", shape=(d_model, h, dh), initializer=init)
+        self.q_kernel = self.add_weight(name="q_kernel", shape=(d_model, h, dh),
+                                        initializer=init("q_kernel"))
         self.k_kernel = self.add_weight(name="k_kernel", shape=(context_dim, h, dh),
-                                        initializer=init)
+                                        initializer=init("k_kernel"))
         self.v_kernel = self.add_weight(name="v_kernel", shape=(context_dim, h, dh),
-                                        initializer=init)
+                                        initializer=init("v_kernel"))
         self.output_kernel = self.add_weight(name="output_kernel", shape=(h, dh, d_model),
-                                             initializer=init)
+                                             initializer=init("output_kernel"))
         self.built = True
 
     def _check(self, x, context, context_mask):

@@ -10,6 +10,7 @@ import keras
 from keras import ops
 
 from reformer_keras.layers import attention_utils as au
+from reformer_keras.layers.seeding import derive_seed
 
 
 def check_positive_int(name, value, minimum=1):
@@ -70,16 +71,16 @@ class SelfAttentionBase(keras.layers.Layer):
                 f"a known d_model, got shape {tuple(input_shape)}.")
         d_model = input_shape[-1]
         proj = (d_model, self.num_heads, self.head_dim)
-        init = keras.initializers.GlorotUniform(seed=self.seed)
+        init = lambda name: keras.initializers.GlorotUniform(seed=derive_seed(self.seed, name))
         if self.shared_qk:
-            self.qk_kernel = self.add_weight(name="qk_kernel", shape=proj, initializer=init)
+            self.qk_kernel = self.add_weight(name="qk_kernel", shape=proj, initializer=init("qk_kernel"))
         else:
-            self.q_kernel = self.add_weight(name="q_kernel", shape=proj, initializer=init)
-            self.k_kernel = self.add_weight(name="k_kernel", shape=proj, initializer=init)
-        self.v_kernel = self.add_weight(name="v_kernel", shape=proj, initializer=init)
+            self.q_kernel = self.add_weight(name="q_kernel", shape=proj, initializer=init("q_kernel"))
+            self.k_kernel = self.add_weight(name="k_kernel", shape=proj, initializer=init("k_kernel"))
+        self.v_kernel = self.add_weight(name="v_kernel", shape=proj, initializer=init("v_kernel"))
         self.output_kernel = self.add_weight(
             name="output_kernel", shape=(self.num_heads, self.head_dim, d_model),
-            initializer=init)
+            initializer=init("output_kernel"))
         super().build(input_shape)
 
     # -- checks -------------------------------------------------------------------------------

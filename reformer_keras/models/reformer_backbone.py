@@ -7,6 +7,7 @@ from reformer_keras import input_checks
 from reformer_keras.layers import (AxialPositionalEmbedding, ChunkedFeedForward,
                                    FullSelfAttention, LayerNorm, LocalSelfAttention,
                                    LSHSelfAttention, PreNormBranch, ReversibleSequence)
+from reformer_keras.layers.seeding import derive_seed
 from reformer_keras.layers.self_attention_base import check_positive_int, check_rate
 
 ATTENTION_TYPES = ("lsh", "local", "full")
@@ -23,6 +24,12 @@ BACKBONE_OPTIONS = ("head_dim", "attention_types", "bucket_size", "num_hashes", 
 def pop_backbone_options(kwargs, exclude=()):
     """Removes the `BACKBONE_OPTIONS` (less `exclude`) from a task's **kwargs; returns them."""
     return {k: kwargs.pop(k) for k in BACKBONE_OPTIONS if k in kwargs and k not in exclude}
+
+
+def head_initializer(seed, name):
+    """Glorot-uniform initializer for a task's output layer `name` of a model seeded with
+    `seed` (its own stream: `derive_seed`)."""
+    return keras.initializers.GlorotUniform(seed=derive_seed(seed, name))
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
@@ -117,18 +124,20 @@ class ReformerBackbone(keras.layers.Layer):
 
         self.token_embedding = keras.layers.Embedding(
             vocab_size, d_model, name="token_embedding",
-            embeddings_initializer=keras.initializers.RandomNormal(stddev=d_model**-0.5,
-                                                                   seed=seed))
+            embeddings_initializer=keras.initializers.RandomNormal(
+                stddev=d_model**-0.5, seed=derive_seed(seed, "token_embedding")))
         if self.axial_shape is not None:
             self.position_embedding = AxialPositionalEmbedding(
                 self.axial_shape, self.axial_dims,
-                initializer_stddev=self.position_init_stddev, name="axial_positions")
+                initializer_stddev=self.position_init_stddev,
+                seed=derive_seed(seed, "axial_positions"), name="axial_positions")
             self.max_len = self.position_embedding.max_length
         else:
             self.position_embedding = keras.layers.Embedding(
                 self.max_len, d_model, name="position_embedding",
                 embeddings_initializer=keras.initializers.RandomNormal(
-                    stddev=self.position_init_stddev, seed=seed))
+                    stddev=self.position_init_stddev,
+                    seed=derive_seed(seed, "position_embedding")))
         blocks = [(PreNormBranch(self._attention(i), name=f"attention_{i}"),
                    PreNormBranch(ChunkedFeedForward(
                        d_ff, chunk_size=ff_chunk_size, dropout=dropout, seed=self._seed(2 * i + 1),

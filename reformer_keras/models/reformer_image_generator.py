@@ -8,7 +8,8 @@ import numpy as np
 from reformer_keras import media
 from reformer_keras.models import sampling
 from reformer_keras.models.causal_lm_task import CausalLMTask
-from reformer_keras.models.reformer_backbone import ReformerBackbone, pop_backbone_options
+from reformer_keras.models.reformer_backbone import (ReformerBackbone, head_initializer,
+                                                    pop_backbone_options)
 from reformer_keras.models.reformer_image_preprocessor import (PIXEL_VALUES,
                                                                ReformerImagePreprocessor,
                                                                check_image_shape)
@@ -54,7 +55,9 @@ class ReformerImageGenerator(CausalLMTask):
             self.preprocessor.vocab_size, d_model, num_layers, num_heads, d_ff, causal=True,
             axial_shape=list(self.image_shape), axial_dims=axial_dims, name="backbone",
             **backbone_kwargs)
-        self.lm_head = keras.layers.Dense(PIXEL_VALUES, name="lm_head")
+        self.lm_head = keras.layers.Dense(
+            PIXEL_VALUES, name="lm_head",
+            kernel_initializer=head_initializer(self.backbone.seed, "lm_head"))
 
     def sample_images(self, num, seed=None, class_ids=None, temperature=1.0, top_k=None,
                       top_p=None, use_cache=True):

@@ -3,7 +3,8 @@
 import keras
 
 from reformer_keras.models.causal_lm_task import CausalLMTask
-from reformer_keras.models.reformer_backbone import ReformerBackbone, pop_backbone_options
+from reformer_keras.models.reformer_backbone import (ReformerBackbone, head_initializer,
+                                                    pop_backbone_options)
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
@@ -24,7 +25,9 @@ class ReformerLM(CausalLMTask):
         super().__init__(**kwargs)
         self.backbone = ReformerBackbone(vocab_size, d_model, num_layers, num_heads, d_ff,
                                          causal=True, name="backbone", **backbone_kwargs)
-        self.lm_head = keras.layers.Dense(vocab_size, name="lm_head", dtype=None)
+        self.lm_head = keras.layers.Dense(
+            vocab_size, name="lm_head", dtype=None,
+            kernel_initializer=head_initializer(self.backbone.seed, "lm_head"))
 
     def generate(self, prompt_ids, max_new_tokens, **kwargs):
         """Cached autoregressive sampling: (B, P) int ids -> (B, P + max_new_tokens) int32.

@@ -9,9 +9,11 @@ from reformer_keras.layers import (ChunkedFeedForward, FullSelfAttention, LocalS
                                    LSHSelfAttention, PreNormBranch)
 from reformer_keras.layers.cross_attention import CrossAttention
 from reformer_keras.layers.layer_norm import LayerNorm
+from reformer_keras.layers.seeding import derive_seed
 from reformer_keras.layers.self_attention_base import check_positive_int, check_rate
 from reformer_keras.models.presets import PresetMixin
-from reformer_keras.models.reformer_backbone import ATTENTION_TYPES, ReformerBackbone
+from reformer_keras.models.reformer_backbone import (ATTENTION_TYPES, ReformerBackbone,
+                                                    head_initializer)
 from reformer_keras.models.reversible_decoder import (DecoderAttentionBranch,
                                                       ReversibleDecoderSequence)
 from reformer_keras.models.train_state import TrainStateMixin
@@ -66,10 +68,12 @@ class ReformerDecoder(keras.layers.Layer):
         self.ff_chunk_size, self.reversible, self.seed = ff_chunk_size, bool(reversible), seed
         init = keras.initializers.RandomNormal
         self.token_embedding = keras.layers.Embedding(
-            vocab_size, d_model, embeddings_initializer=init(stddev=d_model**-0.5, seed=seed),
+            vocab_size, d_model, embeddings_initializer=init(
+                stddev=d_model**-0.5, seed=derive_seed(seed, "token_embedding")),
             name="token_embedding")
         self.position_embedding = keras.layers.Embedding(  # the tokens' scale, as the backbone's
-            max_len, d_model, embeddings_initializer=init(stddev=d_model**-0.5, seed=seed),
+            max_len, d_model, embeddings_initializer=init(
+                stddev=d_model**-0.5, seed=derive_seed(seed, "position_embedding")),
             name="position_embedding")
         blocks = []
         for i in range(num_layers):
@@ -195,7 +199,8 @@ class ReformerSeq2Seq(PresetMixin, TrainStateMixin, keras.Model):
             attention_types=_check_types("decoder_attention_types", decoder_attention_types),
             max_len=decoder_max_len, seed=None if seed is None else seed + 1, name="decoder",
             **shared)
-        self.lm_head = keras.layers.Dense(decoder_vocab_size, name="lm_head")
+        self.lm_head = keras.layers.Dense(decoder_vocab_size, name="lm_head",
+                                          kernel_initializer=head_initializer(seed, "lm_head"))
         self._config = dict(
             encoder_vocab_size=encoder_vocab_size, decoder_vocab_size=decoder_vocab_size,
             d_model=d_model, num_encoder_layers=num_encoder_layers,
