@@ -8,6 +8,9 @@ first rows).
 """
 
 import itertools
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -48,3 +51,20 @@ def test_same_seed_same_weights_and_no_two_tables_alike(name, overrides):
     for (a, x), (b, y) in itertools.combinations(random.items(), 2):
         n = min(x.size, y.size, 64)
         assert not np.allclose(x.ravel()[:n], y.ravel()[:n]), f"{a} starts as a copy of {b}"
+
+
+def test_derive_seed_is_stable_and_names_streams():
+    from reformer_keras.layers import seeding  # pylint: disable=import-outside-toplevel
+    derive_seed = seeding.derive_seed
+    assert derive_seed(None, "q_kernel") is None
+    seeds = {derive_seed(s, n) for s in (0, 1, 7919) for n in ("q_kernel", "k_kernel", "v_kernel")}
+    assert len(seeds) == 9 and all(0 <= s < 2**31 for s in seeds)
+    # the same in a fresh process with another string-hash salt (Python's own `hash` of a str
+    # changes from process to process; initial weights must not)
+    code = ("import importlib.util as u, sys; s = u.spec_from_file_location('s', sys.argv[1]); "
+            "m = u.module_from_spec(s); s.loader.exec_module(m); "
+            "print(m.derive_seed(0, 'q_kernel'), m.derive_seed(5, 'axis_1'))")
+    out = subprocess.run([sys.executable, "-c", code, seeding.__file__], capture_output=True,
+                         text=True, check=True,
+                         env=dict(os.environ, PYTHONHASHSEED="12345")).stdout.split()
+    assert out == [str(derive_seed(0, "q_kernel")), str(derive_seed(5, "axis_1"))]
