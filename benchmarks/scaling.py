@@ -80,6 +80,9 @@ flags.DEFINE_float("tf_cpu_pool_gib", 0.0, "Ours: cap TensorFlow's CPU (BFC) all
                    "this many GiB (TF_CPU_BFC_MEM_LIMIT_IN_MB in the child), as an "
                    "accelerator's fixed memory caps its pool; an allocation that does not fit "
                    "fails the configuration. 0: TensorFlow's default (64 GiB, i.e. none).")
+flags.DEFINE_float("reserve_pool_gib", 0.0, "Ours: reserve this many GiB in TensorFlow's CPU "
+                   "pool before the model is built (`runtime.reserve_cpu_pool`; one region "
+                   "instead of regions of doubling size). 0: none.")
 flags.DEFINE_integer("steps", 2, "Minimum timed steps.")
 flags.DEFINE_integer("max_steps", 5, "Maximum timed steps.")
 flags.DEFINE_float("min_time_s", 5.0, "Keep stepping until this many seconds are timed.")
@@ -142,6 +145,7 @@ def measure_child():
                ff_chunked_backward=FLAGS.ff_chunked_backward,
                stored_top_blocks=FLAGS.stored_top_blocks, batch=1,
                optimizer=FLAGS.optimizer if mode == "train" else None,
+               reserve_pool_gib=FLAGS.reserve_pool_gib or None,
                versions=dict(tensorflow=tf.__version__, keras=keras.__version__),
                env={k: v for k, v in os.environ.items()
                     if k.startswith("MALLOC_") or k.startswith("TF_CPU_")})
@@ -155,6 +159,9 @@ def measure_child():
             pass
         print(json.dumps(rec), flush=True)
 
+    if FLAGS.reserve_pool_gib:
+        from reformer_keras import runtime  # pylint: disable=import-outside-toplevel
+        runtime.reserve_cpu_pool(FLAGS.reserve_pool_gib)
     model = common.build_lm(length, FLAGS.c_layers, FLAGS.c_attention, FLAGS.c_reversible,
                             attn_chunks=FLAGS.attn_chunks, query_chunk_len=FLAGS.query_chunk_len,
                             ff_chunked_backward=FLAGS.ff_chunked_backward,
@@ -287,6 +294,7 @@ def _command(cfg, single):
             *([f"--query_chunk_len={FLAGS.query_chunk_len}"] if FLAGS.query_chunk_len else []),
             f"--ff_chunked_backward={FLAGS.ff_chunked_backward}",
             f"--stored_top_blocks={FLAGS.stored_top_blocks}", f"--optimizer={FLAGS.optimizer}",
+            f"--reserve_pool_gib={FLAGS.reserve_pool_gib}",
             f"--gen_prompt={FLAGS.gen_prompt}", f"--gen_tokens={FLAGS.gen_tokens}"] + common_args
 
 

@@ -29,9 +29,23 @@ two malloc options with `mallopt`, unless the user set them in the environment
                                when freed and faulted in again at the next step. Peer LM, 6
                                layers, one process each (docs/benchmarks.md, session 11): 4K
                                tokens 1.46-1.58 -> 1.40 s per step, 16K 6.55 -> 6.08 s.
+  Since the train step is traced once and uses FusedAdam (sessions 12-13), the step no longer
+  faults with glibc's defaults (0 minor faults per step after the second, 16K tokens) and these
+  options do not change its time (session 14).
   Not the default because the 1M-token memory-mode step (TensorFlow's pool capped at 13.5 GiB)
   failed with an out-of-memory error at 13.6 GiB of process memory under these options, twice,
   where it passes with glibc's defaults (15.2 GiB).
+
+`reserve_cpu_pool(gib)` (not called on import: call it yourself, or pass the trainers'
+`--reserve_cpu_pool_gib`) gives TensorFlow's CPU allocator pool one region of `gib` GiB of
+address space up front. The pool (BFC) otherwise grows in regions of doubling size (2 MiB, 4,
+8, ... 512 MiB), and a tensor cannot span two regions: over a deep reversible stack's step the
+freed space is scattered over regions too small for the next large tensor, so the pool touches
+fresh pages while it holds far less. A reserved region costs resident memory only for the pages
+used, plus the allocator's bookkeeping (8 bytes per 256: 48 MiB for 1.5 GiB). Peer LM at 16K
+tokens (docs/benchmarks.md, session 14): the 12-layer process peaks at 1.80-1.85 GiB with 1.5
+GiB reserved against 1.97-1.99 without, the 2-layer one at 1.66-1.72 against 1.63-1.65.
+Reserving less than the step's pool peak plus slack (1.0 GiB here) does not help.
 
 One graph-optimizer option is set when `reformer_keras.layers` is first imported (TensorFlow
 backend), unless the user set it before or opted out with `REFORMER_KERAS_TF_DEFAULTS=0`:
@@ -129,3 +143,33 @@ def apply_malloc_settings(settings=None):
         if env_name not in os.environ and libc.mallopt(param, value) == 1:
             applied[name] = value
     return applied
+
+
+def reserve_cpu_pool(gib):
+    """Reserves `gib` GiB (a number > 0) in TensorFlow's CPU allocator pool as one region.
+
+    Allocates an uninitialised float32 tensor of that size (no page is touched) and frees it;
+    the pool keeps the region, and later tensors are carved from it. Resets the pool's peak
+    statistics afterwards (`tf.config.experimental.get_memory_info("CPU:0")`). Returns True, or
+    False with a warning when the BFC pool is switched off (`TF_CPU_ALLOCATOR_USE_BFC` false
+    or 0): malloc returns a freed block to the system, so there is nothing to reserve.
+    """
+    if isinstance(gib, bool) or not isinstance(gib, (int, float)) or not 0 < gib < 2**20:
+        raise ValueError(f"`gib` must be a number of GiB > 0, got {gib!r}.")
+    if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").strip().lower() in ("false", "0"):
+        warnings.warn("reserve_cpu_pool: TensorFlow's CPU allocator is malloc, not the BFC pool "
+                      "(TF_CPU_ALLOCATOR_USE_BFC=false), so nothing was reserved.",
+                      RuntimeWarning, stacklevel=2)
+        return False
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    size = -(-int(gib * 2**30) // 4)
+    try:
+        with tf.device("/CPU:0"):
+            tensor = tf.raw_ops.Empty(shape=[size], dtype=tf.float32, init=False)
+    except tf.errors.ResourceExhaustedError as err:
+        raise MemoryError(f"reserve_cpu_pool: could not reserve {gib} GiB in TensorFlow's CPU "
+                          f"pool (its cap, TF_CPU_BFC_MEM_LIMIT_IN_MB, or the system's "
+                          f"address space): {err.message.splitlines()[0]}") from None
+    del tensor
+    tf.config.experimental.reset_memory_stats("CPU:0")
+    return True

@@ -106,3 +106,47 @@ def test_malloc_options_only_when_asked(env, expected):
     where the user set the option in the environment or opted out."""
     out, _ = _run(_MALLOC_PROBE, **env)
     assert out == expected
+
+
+_RESERVE_PROBE = """
+import warnings
+import reformer_keras
+from reformer_keras import runtime
+import tensorflow as tf
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**30
+tf.zeros((4, 4)).numpy()  # the CPU device and its allocator exist
+before = rss()
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    done = runtime.reserve_cpu_pool(1.0)
+print(done, len(caught), round(rss() - before, 3))
+if done:
+    x = tf.ones((1024, 1024))  # 4 MiB, carved from the reserved region
+    info = tf.config.experimental.get_memory_info("CPU:0")
+    print(info["current"], info["peak"])
+"""
+
+
+def test_reserve_cpu_pool_takes_address_space_not_memory():
+    """One 1 GiB region in TensorFlow's CPU pool: resident memory grows by the allocator's
+    bookkeeping only (1/32 of the region), and the pool's statistics are reset afterwards."""
+    out, _ = _run(_RESERVE_PROBE)
+    assert out[:2] == ["True", "0"]
+    assert 0.0 < float(out[2]) < 0.08, out        # not 1 GiB
+    current, peak = map(int, out[3:])             # reservation not counted as in use
+    assert 2**22 <= current <= peak < 2**23
+
+
+def test_reserve_cpu_pool_without_bfc_warns_and_bad_sizes_raise():
+    out, _ = _run(_RESERVE_PROBE, TF_CPU_ALLOCATOR_USE_BFC="false")
+    assert out[:2] == ["False", "1"]
+    out, _ = _run(
+        "from reformer_keras import runtime\n"
+        "for bad in (0, -1.5, True, '1', float('nan')):\n"
+        "    try:\n        runtime.reserve_cpu_pool(bad)\n    except ValueError as e:\n"
+        "        print('ValueError')\n"
+        "try:\n    runtime.reserve_cpu_pool(0.5)\nexcept MemoryError as e:\n"
+        "    print('MemoryError', 'TF_CPU_BFC_MEM_LIMIT_IN_MB' in str(e))\n",
+        TF_CPU_BFC_MEM_LIMIT_IN_MB="100")
+    assert out == ["ValueError"] * 5 + ["MemoryError", "True"]

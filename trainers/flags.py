@@ -128,6 +128,11 @@ def define_train_flags():
             "queries in pieces of this many positions (memory of very long sequences).")
     _define("bool", "ff_chunked_backward", None, "Override: the feed-forward's backward pass "
             "runs in chunks too (lower peak memory, slower).")
+    _define("float", "reserve_cpu_pool_gib", 0.0, "Reserve this many GiB of address space in "
+            "TensorFlow's CPU allocator pool before the model is built "
+            "(`reformer_keras.runtime.reserve_cpu_pool`): one region instead of many, so long "
+            "sequences' tensors pack and the process peaks lower; a little more than the "
+            "step's pool peak. 0: the pool grows as TensorFlow's default.")
     for name in ("steps_per_epoch", "learning_rate"):
         _positive(name)
     for name in ("steps", "epochs", "num_layers", "d_model", "num_heads", "d_ff", "num_hashes",
@@ -138,6 +143,8 @@ def define_train_flags():
     flags.register_validator("sample_every", lambda v: v >= 0, message="must be >= 0")
     flags.register_validator("stored_top_blocks", lambda v: v is None or v >= 0,
                              message="must be >= 0")
+    flags.register_validator("reserve_cpu_pool_gib", lambda v: 0 <= v < 2**20,
+                             message="must be a number of GiB >= 0")
     flags.register_validator("model_dir", writable_dir,
                              message="is not a writable directory (or creatable under one)")
     flags.register_validator(

@@ -46,6 +46,12 @@ def main(argv):
         strategy = get_strategy(cfg.strategy)  # before any other TensorFlow work
     except ValueError as err:
         trainer_flags.fail(PROGRAM, f"strategy={cfg.strategy}", err)
+    if FLAGS.reserve_cpu_pool_gib:
+        from reformer_keras import runtime
+        try:
+            runtime.reserve_cpu_pool(FLAGS.reserve_cpu_pool_gib)
+        except MemoryError as err:
+            trainer_flags.fail(PROGRAM, f"reserve_cpu_pool_gib={FLAGS.reserve_cpu_pool_gib}", err)
     summary = train(cfg, strategy=strategy)
     logs = summary["logs"]
     metric = summary["metric"]

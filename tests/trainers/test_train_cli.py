@@ -22,6 +22,7 @@ BAD_FLAGS = [  # (flags, text the one-line error must contain)
     (["--task=speech"], "--task=speech"),
     (["--stored_top_blocks=-1"], "--stored_top_blocks=-1"),
     (["--attn_chunks=0"], "--attn_chunks=0"),
+    (["--reserve_cpu_pool_gib=-1"], "--reserve_cpu_pool_gib=-1"),
 ]
 
 
@@ -42,6 +43,14 @@ def test_bad_flags_fail_fast_with_one_line(tmp_path, flags, needle):
     assert result.returncode == 2
     assert not (tmp_path / "data").exists() and not (tmp_path / "run").exists()  # no work done
     assert time.monotonic() - start < 60
+
+
+def test_pool_reservation_over_the_pool_cap_fails_with_one_line(tmp_path):
+    result = _cli.run("train", "--reserve_cpu_pool_gib=0.5", f"--data_dir={tmp_path / 'data'}",
+                      f"--model_dir={tmp_path / 'run'}", timeout=120,
+                      TF_CPU_BFC_MEM_LIMIT_IN_MB="100")
+    _assert_one_line_error(result, "--reserve_cpu_pool_gib=0.5: reserve_cpu_pool: could not")
+    assert not (tmp_path / "data").exists()
 
 
 def test_unwritable_model_dir(tmp_path):
@@ -67,7 +76,8 @@ def test_helpfull_documents_every_flag():
                  "epochs", "steps_per_epoch", "learning_rate", "schedule", "warmup_steps",
                  "strategy", "model_dir", "seed", "max_minutes", "num_layers", "d_model",
                  "attention_types", "num_hashes", "bucket_size", "sample_every",
-                 "stored_top_blocks", "attn_chunks", "query_chunk_len"):
+                 "stored_top_blocks", "attn_chunks", "query_chunk_len",
+                 "reserve_cpu_pool_gib"):
         assert f"--{name}:" in text, name
     for name in ("mixed_precision", "jit_compile", "reversible", "ff_chunked_backward"):
         assert f"--[no]{name}:" in text, name
