@@ -10,7 +10,7 @@ import keras
 from keras import ops
 
 from reformer_keras.layers import attention_utils as au
-from reformer_keras.layers.seeding import derive_seed
+from reformer_keras.layers.seeding import glorot_uniform
 from reformer_keras.layers.self_attention_base import check_positive_int, check_rate
 
 # Logit of padded context keys: finite, so an all-padding context gives a uniform (not NaN) row.
@@ -66,16 +66,16 @@ class CrossAttention(keras.layers.Layer):
                                  "shape.")
             context_dim = self.context_dim = int(context_shape[-1])
         d_model = x_shape[-1]
-        init = lambda name: keras.initializers.GlorotUniform(seed=derive_seed(self.seed, name))
         h, dh = self.num_heads, self.head_dim
-        self.q_kernel = self.add_weight(name="q_kernel", shape=(d_model, h, dh),
-                                        initializer=init("q_kernel"))
-        self.k_kernel = self.add_weight(name="k_kernel", shape=(context_dim, h, dh),
-                                        initializer=init("k_kernel"))
-        self.v_kernel = self.add_weight(name="v_kernel", shape=(context_dim, h, dh),
-                                        initializer=init("v_kernel"))
-        self.output_kernel = self.add_weight(name="output_kernel", shape=(h, dh, d_model),
-                                             initializer=init("output_kernel"))
+
+        def weight(name, shape):
+            return self.add_weight(name=name, shape=shape,
+                                   initializer=glorot_uniform(self.seed, name))
+
+        self.q_kernel = weight("q_kernel", (d_model, h, dh))
+        self.k_kernel = weight("k_kernel", (context_dim, h, dh))
+        self.v_kernel = weight("v_kernel", (context_dim, h, dh))
+        self.output_kernel = weight("output_kernel", (h, dh, d_model))
         self.built = True
 
     def _check(self, x, context, context_mask):

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from reformer_keras.layers import attention_utils as au
-from reformer_keras.layers.seeding import derive_seed
+from reformer_keras.layers.seeding import glorot_uniform
 from reformer_keras.layers.self_attention_base import check_positive_int, check_rate
 
 
@@ -45,13 +45,12 @@ class ChunkedFeedForward(keras.layers.Layer):
 
     def build(self, input_shape):
         d_model = input_shape[-1]
-        init = lambda name: keras.initializers.GlorotUniform(seed=derive_seed(self.seed, name))
         self.inner_kernel = self.add_weight(name="inner_kernel", shape=(d_model, self.d_ff),
-                                            initializer=init("inner_kernel"))
+                                            initializer=glorot_uniform(self.seed, "inner_kernel"))
         self.inner_bias = self.add_weight(name="inner_bias", shape=(self.d_ff,),
                                           initializer="zeros")
         self.outer_kernel = self.add_weight(name="outer_kernel", shape=(self.d_ff, d_model),
-                                            initializer=init("outer_kernel"))
+                                            initializer=glorot_uniform(self.seed, "outer_kernel"))
         self.outer_bias = self.add_weight(name="outer_bias", shape=(d_model,),
                                           initializer="zeros")
         super().build(input_shape)

@@ -11,6 +11,8 @@ between layers would.
 
 import hashlib
 
+import keras
+
 
 def derive_seed(seed, name):
     """int seed, weight name -> an int seed in [0, 2**31) for that weight; None -> None
@@ -19,3 +21,8 @@ def derive_seed(seed, name):
         return None
     digest = hashlib.sha256(f"{int(seed)}/{name}".encode()).digest()
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def glorot_uniform(seed, name):
+    """Glorot-uniform initializer for weight `name` of a layer seeded with `seed`."""
+    return keras.initializers.GlorotUniform(seed=derive_seed(seed, name))

@@ -10,7 +10,7 @@ import keras
 from keras import ops
 
 from reformer_keras.layers import attention_utils as au
-from reformer_keras.layers.seeding import derive_seed
+from reformer_keras.layers.seeding import glorot_uniform
 
 
 def check_positive_int(name, value, minimum=1):
@@ -71,16 +71,18 @@ class SelfAttentionBase(keras.layers.Layer):
                 f"a known d_model, got shape {tuple(input_shape)}.")
         d_model = input_shape[-1]
         proj = (d_model, self.num_heads, self.head_dim)
-        init = lambda name: keras.initializers.GlorotUniform(seed=derive_seed(self.seed, name))
+
+        def weight(name, shape):
+            return self.add_weight(name=name, shape=shape,
+                                   initializer=glorot_uniform(self.seed, name))
+
         if self.shared_qk:
-            self.qk_kernel = self.add_weight(name="qk_kernel", shape=proj, initializer=init("qk_kernel"))
+            self.qk_kernel = weight("qk_kernel", proj)
         else:
-            self.q_kernel = self.add_weight(name="q_kernel", shape=proj, initializer=init("q_kernel"))
-            self.k_kernel = self.add_weight(name="k_kernel", shape=proj, initializer=init("k_kernel"))
-        self.v_kernel = self.add_weight(name="v_kernel", shape=proj, initializer=init("v_kernel"))
-        self.output_kernel = self.add_weight(
-            name="output_kernel", shape=(self.num_heads, self.head_dim, d_model),
-            initializer=init("output_kernel"))
+            self.q_kernel = weight("q_kernel", proj)
+            self.k_kernel = weight("k_kernel", proj)
+        self.v_kernel = weight("v_kernel", proj)
+        self.output_kernel = weight("output_kernel", (self.num_heads, self.head_dim, d_model))
         super().build(input_shape)
 
     # -- checks -------------------------------------------------------------------------------

@@ -26,12 +26,6 @@ def pop_backbone_options(kwargs, exclude=()):
     return {k: kwargs.pop(k) for k in BACKBONE_OPTIONS if k in kwargs and k not in exclude}
 
 
-def head_initializer(seed, name):
-    """Glorot-uniform initializer for a task's output layer `name` of a model seeded with
-    `seed` (its own stream: `derive_seed`)."""
-    return keras.initializers.GlorotUniform(seed=derive_seed(seed, name))
-
-
 @keras.saving.register_keras_serializable(package="reformer_keras")
 class ReformerBackbone(keras.layers.Layer):
     """The Reformer trunk shared by every task.

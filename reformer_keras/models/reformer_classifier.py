@@ -3,9 +3,9 @@
 import keras
 from keras import ops
 
+from reformer_keras.layers.seeding import glorot_uniform
 from reformer_keras.models.presets import PresetMixin
-from reformer_keras.models.reformer_backbone import (ReformerBackbone, head_initializer,
-                                                    pop_backbone_options)
+from reformer_keras.models.reformer_backbone import ReformerBackbone, pop_backbone_options
 from reformer_keras.models.train_state import TrainStateMixin
 
 
@@ -38,7 +38,7 @@ class ReformerClassifier(PresetMixin, TrainStateMixin, keras.Model):
         self.dropout_layer = keras.layers.Dropout(self.classifier_dropout, name="dropout")
         self.classifier_head = keras.layers.Dense(
             num_classes, name="classifier_head",
-            kernel_initializer=head_initializer(self.backbone.seed, "classifier_head"))
+            kernel_initializer=glorot_uniform(self.backbone.seed, "classifier_head"))
 
     def build(self, input_shape):
         if isinstance(input_shape, dict):

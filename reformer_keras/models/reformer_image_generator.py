@@ -6,10 +6,10 @@ import keras
 import numpy as np
 
 from reformer_keras import media
+from reformer_keras.layers.seeding import glorot_uniform
 from reformer_keras.models import sampling
 from reformer_keras.models.causal_lm_task import CausalLMTask
-from reformer_keras.models.reformer_backbone import (ReformerBackbone, head_initializer,
-                                                    pop_backbone_options)
+from reformer_keras.models.reformer_backbone import ReformerBackbone, pop_backbone_options
 from reformer_keras.models.reformer_image_preprocessor import (PIXEL_VALUES,
                                                                ReformerImagePreprocessor,
                                                                check_image_shape)
@@ -57,7 +57,7 @@ class ReformerImageGenerator(CausalLMTask):
             **backbone_kwargs)
         self.lm_head = keras.layers.Dense(
             PIXEL_VALUES, name="lm_head",
-            kernel_initializer=head_initializer(self.backbone.seed, "lm_head"))
+            kernel_initializer=glorot_uniform(self.backbone.seed, "lm_head"))
 
     def sample_images(self, num, seed=None, class_ids=None, temperature=1.0, top_k=None,
                       top_p=None, use_cache=True):

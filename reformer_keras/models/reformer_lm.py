@@ -2,9 +2,9 @@
 
 import keras
 
+from reformer_keras.layers.seeding import glorot_uniform
 from reformer_keras.models.causal_lm_task import CausalLMTask
-from reformer_keras.models.reformer_backbone import (ReformerBackbone, head_initializer,
-                                                    pop_backbone_options)
+from reformer_keras.models.reformer_backbone import ReformerBackbone, pop_backbone_options
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
@@ -27,7 +27,7 @@ class ReformerLM(CausalLMTask):
                                          causal=True, name="backbone", **backbone_kwargs)
         self.lm_head = keras.layers.Dense(
             vocab_size, name="lm_head", dtype=None,
-            kernel_initializer=head_initializer(self.backbone.seed, "lm_head"))
+            kernel_initializer=glorot_uniform(self.backbone.seed, "lm_head"))
 
     def generate(self, prompt_ids, max_new_tokens, **kwargs):
         """Cached autoregressive sampling: (B, P) int ids -> (B, P + max_new_tokens) int32.

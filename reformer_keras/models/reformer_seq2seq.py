@@ -9,11 +9,10 @@ from reformer_keras.layers import (ChunkedFeedForward, FullSelfAttention, LocalS
                                    LSHSelfAttention, PreNormBranch)
 from reformer_keras.layers.cross_attention import CrossAttention
 from reformer_keras.layers.layer_norm import LayerNorm
-from reformer_keras.layers.seeding import derive_seed
+from reformer_keras.layers.seeding import derive_seed, glorot_uniform
 from reformer_keras.layers.self_attention_base import check_positive_int, check_rate
 from reformer_keras.models.presets import PresetMixin
-from reformer_keras.models.reformer_backbone import (ATTENTION_TYPES, ReformerBackbone,
-                                                    head_initializer)
+from reformer_keras.models.reformer_backbone import ATTENTION_TYPES, ReformerBackbone
 from reformer_keras.models.reversible_decoder import (DecoderAttentionBranch,
                                                       ReversibleDecoderSequence)
 from reformer_keras.models.train_state import TrainStateMixin
@@ -200,7 +199,7 @@ class ReformerSeq2Seq(PresetMixin, TrainStateMixin, keras.Model):
             max_len=decoder_max_len, seed=None if seed is None else seed + 1, name="decoder",
             **shared)
         self.lm_head = keras.layers.Dense(decoder_vocab_size, name="lm_head",
-                                          kernel_initializer=head_initializer(seed, "lm_head"))
+                                          kernel_initializer=glorot_uniform(seed, "lm_head"))
         self._config = dict(
             encoder_vocab_size=encoder_vocab_size, decoder_vocab_size=decoder_vocab_size,
             d_model=d_model, num_encoder_layers=num_encoder_layers,
