@@ -42,7 +42,8 @@ address space up front. The pool (BFC) otherwise grows in regions of doubling si
 8, ... 512 MiB), and a tensor cannot span two regions: over a deep reversible stack's step the
 freed space is scattered over regions too small for the next large tensor, so the pool touches
 fresh pages while it holds far less. A reserved region costs resident memory only for the pages
-used, plus the allocator's bookkeeping (8 bytes per 256: 48 MiB for 1.5 GiB). Peer LM at 16K
+used, plus the allocator's bookkeeping, one 8-byte chunk handle per 256 bytes (1/32: 48 MiB
+for 1.5 GiB; measured +0.04-0.07 GiB). Peer LM at 16K
 tokens (docs/benchmarks.md, session 14): the 12-layer process peaks at 1.80-1.85 GiB with 1.5
 GiB reserved against 1.97-1.99 without, the 2-layer one at 1.66-1.72 against 1.63-1.65.
 Reserving less than the step's pool peak plus slack (1.0 GiB here) does not help.
