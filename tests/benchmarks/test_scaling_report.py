@@ -194,15 +194,21 @@ def test_allocator_pool_cap_reaches_our_children_and_tensorflow():
     assert small == str(float(64 * 2**18)) and big == "exhausted"
 
 
+def _train_child(*flags):
+    """One training step of `benchmarks.scaling --child` (1 layer, 256 tokens) with `flags`;
+    returns its last JSON row."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.scaling", "--child",
+                           "--c_mode=train", "--c_seq_len=256", "--c_layers=1", "--c_single",
+                           *flags], cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.parametrize("optimizer", ["fused_adam", "adam"])
 def test_train_child_records_and_runs_its_optimizer(optimizer):
     """`--optimizer` reaches the child, which trains one step with it and records it."""
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.scaling", "--child",
-                           "--c_mode=train", "--c_seq_len=256", "--c_layers=1", "--c_single",
-                           f"--optimizer={optimizer}"], cwd=REPO, capture_output=True,
-                          text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    row = _train_child(f"--optimizer={optimizer}")
     assert row["status"] == "ok" and row["optimizer"] == optimizer
     assert np.isfinite(row["last_value"])
 
@@ -210,11 +216,6 @@ def test_train_child_records_and_runs_its_optimizer(optimizer):
 def test_train_child_reserves_the_pool_and_records_it():
     """`--reserve_pool_gib`: the child reserves before building, records the size, and the
     pool's in-use peak it reports is the step's own (the reservation is not counted)."""
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.scaling", "--child",
-                           "--c_mode=train", "--c_seq_len=256", "--c_layers=1", "--c_single",
-                           "--reserve_pool_gib=0.5"], cwd=REPO, capture_output=True,
-                          text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    row = _train_child("--reserve_pool_gib=0.5")
     assert row["status"] == "ok" and row["reserve_pool_gib"] == 0.5
     assert 0 < row["tf_peak_gib"] < 0.25 and np.isfinite(row["last_value"])
