@@ -4,6 +4,7 @@ Runs with the peer virtualenv's Python, standalone (no TensorFlow, no reformer_k
 
     /tmp/peers/venv/bin/python benchmarks/peers.py --impl=reformer_pytorch --seq_len=4096
     /tmp/peers/venv/bin/python benchmarks/peers.py --impl=hf --seq_len=16384 --mode=infer
+    /tmp/peers/venv/bin/python benchmarks/peers.py --impl=torch_full --seq_len=4096
 
 Set-up of that virtualenv (CPU torch, pinned):
     python3 -m venv /tmp/peers/venv
@@ -17,6 +18,10 @@ num_buckets = L / 64, reversible residuals, feed-forward in chunks of 128 tokens
 summed), no dropout, float32, batch 1.
   * reformer_pytorch: `reformer_pytorch.ReformerLM` (lucidrains).
   * hf: `transformers.ReformerModelWithLMHead` (loss computed outside, like the other one).
+  * torch_full: what a user without a Reformer picks: a plain pre-norm causal Transformer of
+    the same sizes (not reversible, feed-forward unchunked, fixed sinusoidal positions) whose
+    attention is PyTorch's fused `F.scaled_dot_product_attention(is_causal=True)` (on the CPU
+    a flash-attention kernel: no (L, L) tensor).
 
 A train step is zero_grad + forward + cross-entropy(logits[:, :-1], x[:, 1:]) + backward +
 Adam(lr 1e-4) step; an infer step is a `torch.no_grad()` forward to all logits in eval mode.
@@ -92,7 +97,53 @@ def build(impl, seq_len, depth, ff_chunk, reversible=True):
             return model(input_ids=ids, use_cache=False, return_dict=True).logits
         return model, forward, dict(num_buckets=seq_len // BUCKET, chunk_size_feed_forward=ff_chunk,
                                     axial_shape=shape, positions="axial (64, 192), concatenated")
+    if impl == "torch_full":
+        return _torch_full(depth)
     raise ValueError(f"unknown impl {impl!r}")
+
+
+def _torch_full(depth):
+    """The torch_full peer (see the module docstring); written by hand rather than with
+    nn.TransformerEncoder, which materialises the (L, L) causal mask as floats every call."""
+    import torch  # pylint: disable=import-outside-toplevel
+    from torch import nn  # pylint: disable=import-outside-toplevel
+    import torch.nn.functional as F  # pylint: disable=import-outside-toplevel
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln1, self.ln2 = nn.LayerNorm(D_MODEL), nn.LayerNorm(D_MODEL)
+            self.qkv = nn.Linear(D_MODEL, 3 * HEADS * HEAD_DIM)
+            self.proj = nn.Linear(HEADS * HEAD_DIM, D_MODEL)
+            self.ff = nn.Sequential(nn.Linear(D_MODEL, D_FF), nn.GELU(), nn.Linear(D_FF, D_MODEL))
+
+        def forward(self, h):
+            b, n, _ = h.shape
+            q, k, v = self.qkv(self.ln1(h)).view(b, n, 3, HEADS, HEAD_DIM).permute(2, 0, 3, 1, 4)
+            a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            h = h + self.proj(a.transpose(1, 2).reshape(b, n, HEADS * HEAD_DIM))
+            return h + self.ff(self.ln2(h))
+
+    class FullLM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(VOCAB, D_MODEL)
+            self.blocks = nn.ModuleList([Block() for _ in range(depth)])
+            self.norm, self.out = nn.LayerNorm(D_MODEL), nn.Linear(D_MODEL, VOCAB)
+            inv = 1.0 / (10000 ** (torch.arange(0, D_MODEL, 2).float() / D_MODEL))
+            self.register_buffer("inv_freq", inv, persistent=False)
+
+        def forward(self, x):
+            s = torch.einsum("i,j->ij", torch.arange(x.shape[1], dtype=torch.float32),
+                             self.inv_freq)
+            h = self.emb(x) + torch.cat((s.sin(), s.cos()), dim=-1)
+            for blk in self.blocks:
+                h = blk(h)
+            return self.out(self.norm(h))
+
+    model = FullLM()
+    return model, model, dict(attention="F.scaled_dot_product_attention(is_causal=True)",
+                              positions="fixed sinusoidal", reversible=False, ff_chunking=False)
 
 
 def versions():
@@ -108,7 +159,8 @@ def versions():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--impl", default="reformer_pytorch", choices=["reformer_pytorch", "hf"])
+    parser.add_argument("--impl", default="reformer_pytorch",
+                        choices=["reformer_pytorch", "hf", "torch_full"])
     parser.add_argument("--seq_len", type=int, default=4096)
     parser.add_argument("--depth", type=int, default=6)
     parser.add_argument("--mode", default="train", choices=["train", "infer"])
@@ -131,8 +183,11 @@ def main():
     import torch.nn.functional as F  # pylint: disable=import-outside-toplevel
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    full = args.impl == "torch_full"
     record = dict(impl=args.impl, mode=args.mode, seq_len=args.seq_len, num_layers=args.depth,
-                  attention="lsh", reversible=bool(args.reversible), batch=1, threads=torch.get_num_threads(),
+                  attention="full" if full else "lsh",
+                  reversible=bool(args.reversible) and not full, batch=1,
+                  threads=torch.get_num_threads(),
                   versions=versions(),
                   env={k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "OMP_"))})
 

@@ -83,6 +83,13 @@ flags.DEFINE_float("tf_cpu_pool_gib", 0.0, "Ours: cap TensorFlow's CPU (BFC) all
 flags.DEFINE_float("reserve_pool_gib", 0.0, "Ours: reserve this many GiB in TensorFlow's CPU "
                    "pool before the model is built (`runtime.reserve_cpu_pool`; one region "
                    "instead of regions of doubling size). 0: none.")
+flags.DEFINE_float("memory_budget_gib", 0.0, "Ours, train: a peak-memory budget (GiB) for "
+                   "each training step; `reformer_keras.memory_planner` chooses --attn_chunks, "
+                   "--query_chunk_len, --ff_chunked_backward, --stored_top_blocks, "
+                   "--reserve_pool_gib and --tf_cpu_pool_gib per length (set none of them); a "
+                   "length it cannot fit is a usage error before anything runs. 0: no planner.")
+MEMORY_FLAGS = ("attn_chunks", "query_chunk_len", "ff_chunked_backward", "stored_top_blocks",
+                "reserve_pool_gib", "tf_cpu_pool_gib")
 flags.DEFINE_integer("steps", 2, "Minimum timed steps.")
 flags.DEFINE_integer("max_steps", 5, "Maximum timed steps.")
 flags.DEFINE_float("min_time_s", 5.0, "Keep stepping until this many seconds are timed.")
@@ -97,7 +104,12 @@ flags.DEFINE_boolean("skip_predicted_memory", True, "Skip a configuration whose 
                      "longest measured run and overestimates when the process floor is large.")
 flags.DEFINE_string("peer_python", "/tmp/peers/venv/bin/python",
                     "Python of the peer virtualenv; peers are skipped when it does not exist.")
-flags.DEFINE_list("peers", ["reformer_pytorch", "hf"], "Peer implementations.")
+flags.DEFINE_list("peers", ["torch_full", "hf", "reformer_pytorch"], "Peer implementations "
+                  "(benchmarks/peers.py): torch_full (PyTorch SDPA full attention), hf, "
+                  "reformer_pytorch.")
+flags.DEFINE_list("peer_malloc", ["default", "tuned"], "Allocator settings each peer runs "
+                  "with: default (glibc's) and/or tuned (MALLOC_MMAP_MAX_=0 "
+                  "MALLOC_TRIM_THRESHOLD_=68719476736).")
 flags.DEFINE_list("peer_lengths", None, "Lengths for the peers (default --lengths).")
 flags.DEFINE_list("peer_reversible", ["true"], "Peer reversible settings; false runs "
                   "reformer_pytorch with its ordinary-backprop blocks (reverse_thres), the "
@@ -146,6 +158,7 @@ def measure_child():
                stored_top_blocks=FLAGS.stored_top_blocks, batch=1,
                optimizer=FLAGS.optimizer if mode == "train" else None,
                reserve_pool_gib=FLAGS.reserve_pool_gib or None,
+               memory_budget_gib=FLAGS.memory_budget_gib or None,
                versions=dict(tensorflow=tf.__version__, keras=keras.__version__),
                env={k: v for k, v in os.environ.items()
                     if k.startswith("MALLOC_") or k.startswith("TF_CPU_")})
@@ -233,10 +246,10 @@ def build_grid():
     gen_lengths = [int(x) for x in (FLAGS.gen_lengths or lengths)]
     grid = []
 
-    def add(impl, mode, length, depth, attn, rev):
+    def add(impl, mode, length, depth, attn, rev, tuned=FLAGS.malloc_tuned):
         if mode != "generate" or length in gen_lengths:
             grid.append(dict(impl=impl, mode=mode, seq_len=length, num_layers=depth,
-                             attention=attn, reversible=rev))
+                             attention=attn, reversible=rev, malloc_tuned=tuned))
 
     if FLAGS.grid == "product":
         for length in lengths:
@@ -261,20 +274,69 @@ def build_grid():
         peer_depths = [FLAGS.main_depth]
     peer_depths = [int(x) for x in FLAGS.peer_depths] if FLAGS.peer_depths else peer_depths
     if FLAGS.peers and os.path.exists(FLAGS.peer_python):
+        bad = sorted(set(FLAGS.peer_malloc) - {"default", "tuned"})
+        if bad:
+            usage_error(f"--peer_malloc takes default and/or tuned, got {bad}")
         for length in [int(x) for x in (FLAGS.peer_lengths or lengths)]:
             for depth in peer_depths:
                 for impl in FLAGS.peers:
                     for mode in ("train", "infer"):
-                        for rev in [_bool(x) for x in FLAGS.peer_reversible]:
-                            if mode in modes and (rev or impl == "reformer_pytorch"):
-                                add(impl, mode, length, depth, "lsh", rev)
+                        for tuned in [m == "tuned" for m in FLAGS.peer_malloc]:
+                            if mode not in modes:
+                                continue
+                            if impl == "torch_full":  # one plain model, no reversible option
+                                add(impl, mode, length, depth, "full", False, tuned)
+                                continue
+                            for rev in [_bool(x) for x in FLAGS.peer_reversible]:
+                                if rev or impl == "reformer_pytorch":
+                                    add(impl, mode, length, depth, "lsh", rev, tuned)
     elif FLAGS.peers:
         print(f"peers skipped: no peer Python at {FLAGS.peer_python} (see benchmarks/peers.py "
               "for the virtualenv set-up)", flush=True)
     unique = {json.dumps(g, sort_keys=True): g for g in grid}
     order = lambda g: (g["seq_len"], g["impl"] != "ours", MODES.index(g["mode"]),
-                       ATTENTION.index(g["attention"]), g["num_layers"], not g["reversible"])
+                       ATTENTION.index(g["attention"]), g["num_layers"], not g["reversible"],
+                       g["impl"], g["malloc_tuned"])
     return sorted(unique.values(), key=order)
+
+
+def memory_options(cfg):
+    """The memory flags of `cfg`'s child: the planner's choice for ours in training under
+    --memory_budget_gib, else the flags as given. Returns (options dict, plan or None)."""
+    chosen = dict(attn_chunks=FLAGS.attn_chunks, query_chunk_len=FLAGS.query_chunk_len,
+                  ff_chunked_backward=FLAGS.ff_chunked_backward,
+                  stored_top_blocks=FLAGS.stored_top_blocks,
+                  reserve_pool_gib=FLAGS.reserve_pool_gib, tf_cpu_pool_gib=FLAGS.tf_cpu_pool_gib)
+    if not FLAGS.memory_budget_gib or cfg["impl"] != "ours" or cfg["mode"] != "train":
+        return chosen, None
+    from reformer_keras import memory_planner  # pylint: disable=import-outside-toplevel
+    model = dict(common.PEER_CONFIG, num_layers=cfg["num_layers"],
+                 attention_types=(cfg["attention"],), reversible=cfg["reversible"])
+    plan = memory_planner.plan(model, cfg["seq_len"], 1, FLAGS.memory_budget_gib)
+    chosen.update(plan.options, reserve_pool_gib=plan.reserve_pool_gib,
+                  tf_cpu_pool_gib=plan.tf_cpu_pool_gib)
+    return chosen, plan
+
+
+def usage_error(message):
+    """Exits with status 2 and `scaling: error: message` on stderr (one line)."""
+    sys.stderr.write(f"scaling: error: {' '.join(str(message).split())}\n")
+    sys.exit(2)
+
+
+def check_memory_flags(grid):
+    """Usage errors: --memory_budget_gib with a memory flag, or a length it cannot fit."""
+    if not FLAGS.memory_budget_gib:
+        return
+    given = [f"--{name}" for name in MEMORY_FLAGS if FLAGS[name].present]
+    if given:
+        usage_error(f"--memory_budget_gib chooses {', '.join(given)}: set one or the other")
+    from reformer_keras import memory_planner  # pylint: disable=import-outside-toplevel
+    for cfg in grid:
+        try:
+            memory_options(cfg)
+        except memory_planner.MemoryBudgetError as err:
+            usage_error(str(err))
 
 
 def _command(cfg, single):
@@ -286,21 +348,24 @@ def _command(cfg, single):
                 f"--depth={cfg['num_layers']}", f"--mode={cfg['mode']}",
                 f"--reversible={int(cfg['reversible'])}",
                 f"--warmup={0 if single else 1}"] + common_args
+    opts = memory_options(cfg)[0]
     return [sys.executable, "-m", "benchmarks.scaling", "--child", f"--c_mode={cfg['mode']}",
             f"--c_seq_len={cfg['seq_len']}", f"--c_layers={cfg['num_layers']}",
             f"--c_attention={cfg['attention']}", f"--c_reversible={cfg['reversible']}",
             f"--c_single={single}", f"--jit_compile={FLAGS.jit_compile}",
-            f"--attn_chunks={FLAGS.attn_chunks}",
-            *([f"--query_chunk_len={FLAGS.query_chunk_len}"] if FLAGS.query_chunk_len else []),
-            f"--ff_chunked_backward={FLAGS.ff_chunked_backward}",
-            f"--stored_top_blocks={FLAGS.stored_top_blocks}", f"--optimizer={FLAGS.optimizer}",
-            f"--reserve_pool_gib={FLAGS.reserve_pool_gib}",
+            f"--attn_chunks={opts['attn_chunks']}",
+            *([f"--query_chunk_len={opts['query_chunk_len']}"] if opts["query_chunk_len"] else []),
+            f"--ff_chunked_backward={opts['ff_chunked_backward']}",
+            f"--stored_top_blocks={opts['stored_top_blocks']}", f"--optimizer={FLAGS.optimizer}",
+            f"--reserve_pool_gib={opts['reserve_pool_gib']}",
+            f"--memory_budget_gib={FLAGS.memory_budget_gib}",
             f"--gen_prompt={FLAGS.gen_prompt}", f"--gen_tokens={FLAGS.gen_tokens}"] + common_args
 
 
-def child_env(cfg, env, pool_gib=0.0):
-    """The child's extra environment: `env` (the malloc settings), and for ours the allocator
-    pool cap of `pool_gib` GiB (0: none)."""
+def child_env(cfg, pool_gib=0.0):
+    """The child's extra environment: the malloc settings of `cfg["malloc_tuned"]`, and for
+    ours the allocator pool cap of `pool_gib` GiB (0: none)."""
+    env = dict(scaling_run.MALLOC_TUNED) if cfg.get("malloc_tuned") else {}
     if cfg["impl"] == "ours" and pool_gib > 0:
         return dict(env, TF_CPU_BFC_MEM_LIMIT_IN_MB=str(int(pool_gib * 1024)))
     return env
@@ -315,16 +380,19 @@ def _write(row):
 def run_all():
     run_id = time.strftime("%Y%m%d-%H%M%S")
     env = dict(scaling_run.MALLOC_TUNED) if FLAGS.malloc_tuned else {}
-    setting = dict(run_id=run_id, malloc_tuned=FLAGS.malloc_tuned)
+    setting = dict(run_id=run_id)
     grid = build_grid()
+    check_memory_flags(grid)
     if not FLAGS.mem_limit_gib:
         FLAGS.mem_limit_gib = round(min(20.0, 0.9 * (scaling_run.available_gib() or 20.0)), 1)
+        if FLAGS.memory_budget_gib:  # the budget is the limit, with a margin for the guard
+            FLAGS.mem_limit_gib = round(1.1 * FLAGS.memory_budget_gib, 1)
     print(f"run {run_id}: {len(grid)} configurations, malloc_tuned={FLAGS.malloc_tuned}, "
           f"jit_compile={FLAGS.jit_compile}, limits {FLAGS.mem_limit_gib} GiB / "
           f"{FLAGS.time_budget_s:.0f} s per configuration", flush=True)
     matmul = scaling_run.run_guarded(
         [sys.executable, "-m", "benchmarks.flops", "--matmul"], env=env, timeout_s=600)
-    matmul.update(setting, kind="matmul")
+    matmul.update(setting, kind="matmul", malloc_tuned=FLAGS.malloc_tuned)
     _write(matmul)
     print(f"dense float32 matmul rate: {matmul.get('shapes')} GFLOP/s -> best "
           f"{matmul.get('best_gflops')} GFLOP/s", flush=True)
@@ -333,11 +401,19 @@ def run_all():
     for cfg in grid:
         done = [r for r in rows if r.get("kind") != "matmul"]
         mem, step, wall, why = scaling_run.predict(cfg, done, FLAGS.steps, FLAGS.long_step_s)
+        opts, plan = memory_options(cfg)
+        if plan is not None:
+            print(f"  {plan.describe()}", flush=True)
+            mem = plan.predicted_peak_gib
         row = dict(cfg, **setting, kind="step",
                    jit_compile=FLAGS.jit_compile and cfg["impl"] == "ours" and
                    cfg["mode"] != "generate",
                    predicted_peak_gib=None if mem is None else round(mem, 2),
                    predicted_step_s=None if step is None else round(step, 2))
+        if plan is not None:
+            row.update(memory_budget_gib=plan.budget_gib, plan_peak_gib=plan.predicted_peak_gib,
+                       plan_pool_gib=plan.predicted_pool_gib, tf_cpu_pool_gib=opts[
+                           "tf_cpu_pool_gib"] or None)
         if why:
             row.update(status="skipped_after_failure", reason=why)
         elif FLAGS.skip_predicted_memory and mem is not None and mem > FLAGS.mem_limit_gib:
@@ -349,7 +425,7 @@ def run_all():
         else:
             single = step is not None and step > FLAGS.long_step_s
             result = scaling_run.run_guarded(_command(cfg, single),
-                                             env=child_env(cfg, env, FLAGS.tf_cpu_pool_gib),
+                                             env=child_env(cfg, opts["tf_cpu_pool_gib"]),
                                              timeout_s=FLAGS.time_budget_s,
                                              mem_limit_gib=FLAGS.mem_limit_gib)
             result.pop("jit_compile", None)
@@ -378,8 +454,11 @@ def main(argv):
             FLAGS.plots_dir = "/tmp/scaling/quick_img"
     if FLAGS.dry_run:
         grid = build_grid()
+        check_memory_flags(grid)
         for cfg in grid:
-            print(" ".join(f"{k}={v}" for k, v in cfg.items()))
+            plan = memory_options(cfg)[1]
+            print(" ".join(f"{k}={v}" for k, v in cfg.items()) +
+                  (f" | {plan.describe()}" if plan else ""))
         print(f"{len(grid)} configurations")
         return
     if FLAGS.plot_only:

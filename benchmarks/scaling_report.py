@@ -270,6 +270,63 @@ def plots(rows, out_dir):
     return paths
 
 
+def peer_label(row):
+    """A peer row's implementation and allocator setting, e.g. "hf (malloc tuned)"."""
+    return f"{row['impl']} ({'malloc tuned' if row.get('malloc_tuned') else 'glibc malloc'})"
+
+
+def best_peers(rows, mode="train"):
+    """Per (length, depth) with a peer row: ours (LSH, reversible; the fastest of our rows)
+    against the fastest peer of any implementation and allocator setting.
+
+    Returns dicts: seq_len, num_layers, ours (row or None), best (row or None: no peer
+    finished), others (the peers' other rows, any status), speed (ours / best tokens/s),
+    memory (ours / best peak GiB); ratios None when a side is missing."""
+    out = []
+    steps = [r for r in rows if r.get("kind", "step") == "step" and r.get("mode") == mode]
+    peers = [r for r in steps if r["impl"] != "ours"]
+    for length, depth in sorted({(r["seq_len"], r["num_layers"]) for r in peers}):
+        here = [r for r in peers if (r["seq_len"], r["num_layers"]) == (length, depth)]
+        done = [r for r in here if r.get("status") == "ok"]
+        best = max(done, key=lambda r: r["tokens_per_s"]) if done else None
+        ours = _ok(rows, impl="ours", mode=mode, seq_len=length, num_layers=depth,
+                   attention="lsh", reversible=True)
+        o = max(ours, key=lambda r: r["tokens_per_s"]) if ours else None
+        both = o is not None and best is not None
+        out.append(dict(seq_len=length, num_layers=depth, ours=o, best=best,
+                        others=[r for r in here if r is not best],
+                        speed=o["tokens_per_s"] / best["tokens_per_s"] if both else None,
+                        memory=o["peak_rss_gib"] / best["peak_rss_gib"] if both else None))
+    return out
+
+
+def best_peer_lines(rows, mode="train"):
+    """`best_peers` as table lines: for each length the best peer and our ratio to it."""
+    found = best_peers(rows, mode)
+    if not found:
+        return []
+    lines = [f"best peer per length ({mode}; ours: LSH, reversible):",
+             f"  {'tokens':>8} {'lay':>3} {'ours tok/s':>10} {'best peer':<30} "
+             f"{'peer tok/s':>10} {'speed':>6} {'ours GiB':>8} {'peer GiB':>8} {'memory':>6}"]
+    for f in found:
+        o, b = f["ours"], f["best"]
+        ours = f"{o['tokens_per_s']:>10.0f}" if o else f"{'-':>10}"
+        if b is None:
+            why = ", ".join(sorted({f"{r['impl']}: {r.get('status')}" for r in f["others"]}))
+            lines.append(f"  {f['seq_len']:>8} {f['num_layers']:>3} {ours} no peer finished "
+                         f"({why})")
+            continue
+        ratio = lambda v: f"{v:>6.2f}" if v is not None else f"{'-':>6}"
+        lines.append(
+            f"  {f['seq_len']:>8} {f['num_layers']:>3} {ours} {peer_label(b):<30} "
+            f"{b['tokens_per_s']:>10.0f} {ratio(f['speed'])} "
+            f"{(o['peak_rss_gib'] if o else float('nan')):>8.3f} {b['peak_rss_gib']:>8.3f} "
+            f"{ratio(f['memory'])}")
+    lines.append("  (speed = ours / best peer tokens/s; memory = ours / best peer peak GiB; the "
+                 "best peer is the fastest finished run of any peer and allocator setting)")
+    return lines
+
+
 def report(rows, plots_dir):
     """Prints the table, the side-by-side comparison and the targets; writes the plots."""
     matmul = [r for r in rows if r.get("kind") == "matmul" and r.get("best_gflops")]
@@ -289,6 +346,8 @@ def report(rows, plots_dir):
     if matmul:
         print(f"\nmatmul rate (float32, best of {list(matmul[-1].get('shapes', {}))}): "
               f"{fallback} GFLOP/s; %mm = model FLOPs per second / that rate")
+    for line in best_peer_lines(steps):
+        print(line)
     settings = sorted({(bool(r.get("malloc_tuned")), bool(r.get("jit_compile")))
                        for r in steps if r["impl"] == "ours"})
     for tuned, jit in settings or [(False, False)]:

@@ -174,3 +174,27 @@ def reserve_cpu_pool(gib):
     del tensor
     tf.config.experimental.reset_memory_stats("CPU:0")
     return True
+
+
+def apply_memory_plan(plan):
+    """Applies a `memory_planner.Plan`'s runtime settings in this process: the pool cap
+    (`TF_CPU_BFC_MEM_LIMIT_IN_MB`, only if neither the user nor an earlier call set it and
+    TensorFlow has not created its CPU device yet, when it would be ignored) and the pool
+    reservation (`reserve_cpu_pool`; skipped, with `reserve_cpu_pool`'s warning, without the
+    BFC pool). Returns the dict of what was applied."""
+    applied = {}
+    cap = plan.env()
+    if cap and "TF_CPU_BFC_MEM_LIMIT_IN_MB" not in os.environ and not _tf_device_created():
+        os.environ.update(cap)
+        applied.update(cap)
+    if plan.reserve_pool_gib and reserve_cpu_pool(plan.reserve_pool_gib):
+        applied["reserve_pool_gib"] = plan.reserve_pool_gib
+    return applied
+
+
+def _tf_device_created():
+    """Whether TensorFlow's eager context (and with it the CPU device) exists already."""
+    if "tensorflow" not in sys.modules:
+        return False
+    from tensorflow.python.eager import context  # pylint: disable=import-outside-toplevel,g-direct-tensorflow-import
+    return context.context()._context_handle is not None  # pylint: disable=protected-access

@@ -128,6 +128,11 @@ def define_train_flags():
             "queries in pieces of this many positions (memory of very long sequences).")
     _define("bool", "ff_chunked_backward", None, "Override: the feed-forward's backward pass "
             "runs in chunks too (lower peak memory, slower).")
+    _define("float", "memory_budget_gib", None, "Peak-memory budget (GiB) of the training "
+            "process: `reformer_keras.memory_planner` chooses --attn_chunks, "
+            "--query_chunk_len, --ff_chunked_backward, --stored_top_blocks and the CPU pool "
+            "reservation for the fastest step predicted to fit (set none of them), prints the "
+            "plan in one line, and stops with an error when nothing fits.")
     _define("float", "reserve_cpu_pool_gib", 0.0, "Reserve this many GiB of address space in "
             "TensorFlow's CPU allocator pool before the model is built "
             "(`reformer_keras.runtime.reserve_cpu_pool`): one region instead of many, so long "
@@ -145,12 +150,29 @@ def define_train_flags():
                              message="must be >= 0")
     flags.register_validator("reserve_cpu_pool_gib", lambda v: 0 <= v < 2**20,
                              message="must be a number of GiB >= 0")
+    flags.register_validator("memory_budget_gib", lambda v: v is None or 0 < v < 2**20,
+                             message="must be a number of GiB > 0")
+    flags.register_multi_flags_validator(
+        ["memory_budget_gib"] + list(MEMORY_FLAGS), _check_memory_budget,
+        message="--memory_budget_gib chooses --attn_chunks, --query_chunk_len, "
+        "--ff_chunked_backward, --stored_top_blocks and --reserve_cpu_pool_gib: set none of "
+        "them with it")
     flags.register_validator("model_dir", writable_dir,
                              message="is not a writable directory (or creatable under one)")
     flags.register_validator(
         "attention_types", lambda v: v is None or (v and all(t in ATTENTION_TYPES for t in v)),
         message=f"each entry must be one of {', '.join(ATTENTION_TYPES)}")
     flags.register_multi_flags_validator(["preset", "task"], _check_preset)
+
+
+MEMORY_FLAGS = ("attn_chunks", "query_chunk_len", "ff_chunked_backward", "stored_top_blocks",
+                "reserve_cpu_pool_gib")
+
+
+def _check_memory_budget(values):
+    if values["memory_budget_gib"] is None:
+        return True
+    return all(values[k] in (None, 0.0) for k in MEMORY_FLAGS)
 
 
 def overrides_from_flags():

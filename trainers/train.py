@@ -33,13 +33,14 @@ def config_from_flags():
         mixed_precision=FLAGS.mixed_precision, jit_compile=FLAGS.jit_compile, seed=FLAGS.seed,
         max_minutes=FLAGS.max_minutes or None, sample_every=FLAGS.sample_every,
         sample_tokens=FLAGS.sample_tokens, eval_steps=FLAGS.eval_steps, verbose=FLAGS.verbose,
-        export=FLAGS.export,
+        export=FLAGS.export, memory_budget_gib=FLAGS.memory_budget_gib,
         overrides=trainer_flags.overrides_from_flags())
 
 
 def main(argv):
     if len(argv) > 1:
         trainer_flags.fail(PROGRAM, "(positional)", f"unexpected arguments {argv[1:]}")
+    from reformer_keras.memory_planner import MemoryBudgetError
     from reformer_keras.training import get_strategy, train
     cfg = config_from_flags()
     try:
@@ -52,7 +53,10 @@ def main(argv):
             runtime.reserve_cpu_pool(FLAGS.reserve_cpu_pool_gib)
         except MemoryError as err:
             trainer_flags.fail(PROGRAM, f"reserve_cpu_pool_gib={FLAGS.reserve_cpu_pool_gib}", err)
-    summary = train(cfg, strategy=strategy)
+    try:
+        summary = train(cfg, strategy=strategy)
+    except MemoryBudgetError as err:
+        trainer_flags.fail(PROGRAM, f"memory_budget_gib={cfg.memory_budget_gib}", err)
     logs = summary["logs"]
     metric = summary["metric"]
     print(f"done: step {summary['step']}/{summary['total_steps']} in "

@@ -1,5 +1,7 @@
 """`ReformerBackbone`: embeddings + reversible stack of attention / feed-forward blocks + norm."""
 
+import math
+
 import keras
 from keras import ops
 
@@ -18,7 +20,8 @@ BACKBONE_OPTIONS = ("head_dim", "attention_types", "bucket_size", "num_hashes", 
                     "attn_chunks", "query_chunk_len", "rotations_per_example",
                     "local_chunk_size", "shared_qk", "max_len", "axial_shape", "axial_dims",
                     "position_init_stddev", "dropout", "attention_dropout", "ff_chunk_size",
-                    "ff_chunked_backward", "reversible", "stored_top_blocks", "seed")
+                    "ff_chunked_backward", "reversible", "stored_top_blocks", "memory_budget_gib",
+                    "seed")
 
 
 def pop_backbone_options(kwargs, exclude=()):
@@ -61,6 +64,12 @@ class ReformerBackbone(keras.layers.Layer):
         the backward pass instead of recomputing them (`ReversibleSequence`): one block's
         forward less time per step for one block's activations more memory, still independent
         of depth. 0 is the leanest.
+      memory_budget_gib: None, or a training step's memory budget in GiB (peak resident memory
+        of the process) for one sequence of `max_len` tokens: `reformer_keras.memory_planner`
+        chooses attn_chunks, query_chunk_len, ff_chunked_backward and stored_top_blocks (which
+        must then be left at their defaults) for the fastest step predicted to fit, reserves
+        TensorFlow's CPU pool for it, and prints the plan in one line; raises a ValueError
+        when nothing fits. `get_config` records the chosen options, not the budget.
       seed: int seed for initialisers and random draws.
 
     Call: `backbone(token_ids, padding_mask=None, training=None, rng=None, num_hashes=None)`.
@@ -73,8 +82,28 @@ class ReformerBackbone(keras.layers.Layer):
                  max_len=4096,
                  axial_shape=None, axial_dims=None, position_init_stddev=None, dropout=0.0,
                  attention_dropout=0.0, ff_chunk_size=None, ff_chunked_backward=False,
-                 reversible=True, stored_top_blocks=0, seed=None, **kwargs):
+                 reversible=True, stored_top_blocks=0, memory_budget_gib=None, seed=None,
+                 **kwargs):
         super().__init__(**kwargs)
+        if memory_budget_gib is not None:
+            from reformer_keras import memory_planner, runtime  # pylint: disable=import-outside-toplevel
+            chosen = memory_planner.plan_for_model(
+                dict(vocab_size=vocab_size, d_model=d_model, num_layers=num_layers,
+                     num_heads=num_heads, d_ff=d_ff, head_dim=head_dim,
+                     attention_types=attention_types, bucket_size=bucket_size,
+                     num_hashes=num_hashes, ff_chunk_size=ff_chunk_size,
+                     local_chunk_size=local_chunk_size, reversible=reversible,
+                     max_len=max_len if axial_shape is None else math.prod(axial_shape)),
+                memory_budget_gib,
+                dict(attn_chunks=attn_chunks, query_chunk_len=query_chunk_len,
+                     ff_chunked_backward=ff_chunked_backward,
+                     stored_top_blocks=stored_top_blocks))
+            print(chosen.describe(), flush=True)
+            runtime.apply_memory_plan(chosen)
+            attn_chunks = chosen.options["attn_chunks"]
+            query_chunk_len = chosen.options["query_chunk_len"]
+            ff_chunked_backward = chosen.options["ff_chunked_backward"]
+            stored_top_blocks = chosen.options["stored_top_blocks"]
         self.vocab_size = check_positive_int("vocab_size", vocab_size)
         self.d_model = check_positive_int("d_model", d_model)
         self.num_layers = check_positive_int("num_layers", num_layers)

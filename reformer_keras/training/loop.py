@@ -56,6 +56,7 @@ class TrainConfig:
     verbose: int = 1
     export: bool = False                   # TF Serving SavedModel into model_dir/export/
     overrides: dict = dataclasses.field(default_factory=dict)
+    memory_budget_gib: Optional[float] = None  # memory_planner chooses the memory options
 
     def resolved_preset(self):
         return self.preset or model_factory.DEFAULT_PRESETS[self.task]
@@ -170,6 +171,8 @@ def train(cfg: TrainConfig, strategy=None):
     total, epochs, spe = plan_steps(cfg)
     with strategy.scope():
         model = model_factory.build_model(cfg.task, cfg.resolved_preset(), info, cfg.overrides,
+                                          memory_budget_gib=cfg.memory_budget_gib,
+                                          batch_size=cfg.batch_size,
                                           seed=cfg.seed)
         compile_model(model, info, cfg, total)
     train_ds, val_ds = _datasets(cfg, info, strategy)

@@ -112,9 +112,30 @@ def model_config(task, preset, info, overrides):
     return config
 
 
-def build_model(task, preset, info, overrides=None, seed=None):
-    """The (built) Keras model for `task`, inputs (B, info.seq_len)."""
+def plan_memory(task, config, seq_len, batch_size, budget_gib):
+    """Replaces the memory options of a model `config` by `memory_planner.plan`'s for a
+    training step of (batch_size, seq_len) within `budget_gib`; prints the plan in one line
+    and applies its pool settings (`runtime.apply_memory_plan`). Raises ValueError when
+    nothing fits or for seq2seq (two stacks: not planned)."""
+    from reformer_keras import memory_planner, runtime  # pylint: disable=import-outside-toplevel
+    if task == "seq2seq":
+        raise memory_planner.MemoryBudgetError(
+            "memory_budget_gib plans single-stack models (lm, classifier, image, music), not "
+            "seq2seq.")
+    sizes = dict(config, vocab_size=config.get("vocab_size") or 256)
+    chosen = memory_planner.plan(sizes, seq_len, batch_size, budget_gib)
+    print(chosen.describe(), flush=True)
+    runtime.apply_memory_plan(chosen)
+    return dict(config, **chosen.options)
+
+
+def build_model(task, preset, info, overrides=None, seed=None, memory_budget_gib=None,
+                batch_size=1):
+    """The (built) Keras model for `task`, inputs (B, info.seq_len). With `memory_budget_gib`,
+    the memory options are planned for training batches of `batch_size` (`plan_memory`)."""
     config = model_config(task, preset, info, dict(overrides or {}))
+    if memory_budget_gib is not None:
+        config = plan_memory(task, config, info.seq_len, batch_size, memory_budget_gib)
     if seed is not None:
         config["seed"] = seed
     presets = zoo_presets()

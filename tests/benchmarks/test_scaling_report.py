@@ -87,14 +87,55 @@ def test_peer_rows_without_recompute_pair_with_ours_without():
         scaling_report.targets(rows))
 
 
+def test_best_peer_per_length_on_made_up_rows():
+    """The fastest finished peer of any implementation and allocator setting is the one we
+    are compared with, at each length; lengths where no peer finished say why."""
+    rows = [_row("ours", "train", 4096, 6, 1.0, 1.2), _row("ours", "train", 16384, 6, 4.0, 1.8),
+            _row("ours", "train", 65536, 6, 20.0, 4.0),
+            _row("torch_full", "train", 4096, 6, 0.8, 0.9, attention="full", reversible=False),
+            _row("hf", "train", 4096, 6, 1.5, 0.9),
+            dict(_row("hf", "train", 4096, 6, 1.25, 0.95), malloc_tuned=True),
+            _row("torch_full", "train", 16384, 6, 12.0, 2.3, attention="full", reversible=False),
+            dict(_row("hf", "train", 16384, 6, 8.0, 2.4), malloc_tuned=True),
+            _row("reformer_pytorch", "train", 16384, 6, 10.0, 2.0),
+            dict(_row("hf", "train", 65536, 6, 1.0, 12.8), status="killed_memory"),
+            _row("ours", "infer", 4096, 6, 0.1, 1.0), _row("hf", "infer", 4096, 6, 0.01, 1.0)]
+    found = {f["seq_len"]: f for f in scaling_report.best_peers(rows)}
+    assert found[4096]["best"]["impl"] == "torch_full"          # the infer row does not count
+    assert found[4096]["speed"] == pytest.approx(0.8)           # 4096/1.0 vs 4096/0.8 tok/s
+    assert found[4096]["memory"] == pytest.approx(1.2 / 0.9)
+    assert found[16384]["best"]["impl"] == "hf" and found[16384]["best"]["malloc_tuned"]
+    assert found[16384]["speed"] == pytest.approx(2.0)
+    assert found[65536]["best"] is None and found[65536]["speed"] is None
+    lines = scaling_report.best_peer_lines(rows)
+    assert [l.split()[3:6] for l in lines if l.split()[:1] == ["16384"]] == [
+        ["hf", "(malloc", "tuned)"]]
+    assert "no peer finished (hf: killed_memory)" in "\n".join(lines)
+
+
+def test_dry_run_races_every_peer_with_both_allocators(tmp_path):
+    fake_peer = tmp_path / "python"
+    fake_peer.write_text("")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.scaling", "--dry_run",
+                           f"--peer_python={fake_peer}", "--lengths=4096", "--depths=6",
+                           "--attention=lsh", "--modes=train", "--reversible=true"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60, check=True)
+    peers = sorted((l.split("impl=")[1].split()[0], l.split("malloc_tuned=")[1].split()[0],
+                    l.split("attention=")[1].split()[0])
+                   for l in proc.stdout.splitlines() if "impl=" in l and "impl=ours" not in l)
+    assert peers == [(impl, tuned, "full" if impl == "torch_full" else "lsh")
+                     for impl in ("hf", "reformer_pytorch", "torch_full")
+                     for tuned in ("False", "True")]
+
+
 def test_dry_run_lists_irreversible_peers(tmp_path):
     fake_peer = tmp_path / "python"
     fake_peer.write_text("")
     proc = subprocess.run([sys.executable, "-m", "benchmarks.scaling", "--dry_run",
                            f"--peer_python={fake_peer}", "--lengths=4096", "--depths=6",
                            "--attention=lsh", "--modes=train", "--reversible=true,false",
-                           "--peer_reversible=true,false"], cwd=REPO, capture_output=True,
-                          text=True, timeout=60, check=True)
+                           "--peer_reversible=true,false", "--peer_malloc=default"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60, check=True)
     peer_lines = [l for l in proc.stdout.splitlines() if "reformer_pytorch" in l or "hf" in l]
     assert len([l for l in peer_lines if "reformer_pytorch" in l]) == 2
     assert len([l for l in peer_lines if "hf" in l]) == 1     # hf: reversible only
@@ -177,17 +218,17 @@ def test_allocator_pool_cap_reaches_our_children_and_tensorflow():
     does not), each in a fresh process."""
     from benchmarks import scaling  # pylint: disable=import-outside-toplevel
     ours = dict(impl="ours", mode="train")
-    assert scaling.child_env(ours, {"A": "1"}, 0.25) == {
-        "A": "1", "TF_CPU_BFC_MEM_LIMIT_IN_MB": "256"}
-    assert scaling.child_env(dict(ours, impl="hf"), {}, 0.25) == {}
-    assert scaling.child_env(ours, {}, 0.0) == {}
+    assert scaling.child_env(dict(ours, malloc_tuned=True), 0.25) == dict(
+        scaling_run.MALLOC_TUNED, TF_CPU_BFC_MEM_LIMIT_IN_MB="256")
+    assert scaling.child_env(dict(ours, impl="hf"), 0.25) == {}
+    assert scaling.child_env(ours, 0.0) == {}
     code = ("import reformer_keras, tensorflow as tf\n"
             "try:\n"
             "    print(float(tf.reduce_sum(tf.ones((%d, 2**18)))))\n"
             "except tf.errors.ResourceExhaustedError:\n"
             "    print('exhausted')\n")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
-               **scaling.child_env(ours, {}, 0.25))  # 256 MiB
+               **scaling.child_env(ours, 0.25))  # 256 MiB
     small, big = (subprocess.run([sys.executable, "-c", code % rows], env=env, text=True,
                                  capture_output=True, timeout=300).stdout.strip().splitlines()[-1]
                   for rows in (64, 512))                # 64 MiB, 512 MiB of float32
