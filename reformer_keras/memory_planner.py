@@ -308,7 +308,7 @@ def plan(model_options, seq_len, batch_size, budget_gib, bfc_pool=True):
     # fails with an out-of-memory error instead of passing the budget.
     cap = 0.0
     if bfc_pool and peak > TIGHT * budget:
-        cap = max(reserve, _room(budget, tokens))
+        cap = _room(budget, tokens)
     return Plan(options=dict(cand), reserve_pool_gib=reserve, tf_cpu_pool_gib=cap,
                 predicted_peak_gib=round(peak, 3), predicted_pool_gib=round(pool, 3),
                 relative_time=round(time, 3), budget_gib=budget, seq_len=seq_len,
@@ -324,8 +324,10 @@ def _room(budget_gib, tokens):
 
 def _reservation(pool_gib, budget_gib, tokens):
     """GiB to reserve as one pool region: RESERVE_WANT x the in-use peak in steps of 0.25 GiB,
-    at most `_room`."""
-    return min(math.ceil(RESERVE_WANT * pool_gib / 0.25) * 0.25, _room(budget_gib, tokens))
+    at most `_room` less 0.25 GiB (under a cap of `_room` the region must fit beside the
+    tensors allocated before it)."""
+    want = math.ceil(RESERVE_WANT * pool_gib / 0.25) * 0.25
+    return max(0.0, min(want, _room(budget_gib, tokens) - 0.25))
 
 DEFAULT_OPTIONS = dict(attn_chunks=1, query_chunk_len=None, ff_chunked_backward=False,
                        stored_top_blocks=0)
