@@ -72,6 +72,7 @@ KEEP_SCORES_MAX_ENTRIES = 2**25  # attention_utils.KEEP_SCORES_MAX_ENTRIES
 RESERVE_WANT = 1.25        # pool reservation: this x the predicted in-use peak
 RESERVE_SLACK = 1.1        # a plan needs at least this x the in-use peak reserved
 TIGHT = 0.8                # a plan predicted above this x the budget caps the pool
+MAX_STORED_BLOCKS = 1      # stored top blocks the planner considers (see `candidates`)
 
 # Relative step-time costs (fractions of the default step; docs/memory_planner.md).
 TIME_ATTENTION_PASS = 0.18     # one more attention forward (attn_chunks > 1)
@@ -265,7 +266,10 @@ def candidates(options, seq_len):
                 pieces.append(q)
             q //= 2
     ffb = [False, True] if s["ff_chunk_size"] else [False]
-    stored = range(0, s["num_layers"] + 1) if s["reversible"] else [0]
+    # One stored block at most: its activations are freed before the recompute below it peaks,
+    # but a second one's live through the first's backward (a 6-layer 16K step with two ran out
+    # of a 1.5 GiB pool cap, against 0.91 GiB in use with one).
+    stored = range(0, min(MAX_STORED_BLOCKS, s["num_layers"]) + 1) if s["reversible"] else [0]
     return [dict(attn_chunks=g, query_chunk_len=q, ff_chunked_backward=f, stored_top_blocks=k)
             for g in groups for q in pieces for f in ffb for k in stored]
 

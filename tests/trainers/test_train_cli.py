@@ -23,6 +23,9 @@ BAD_FLAGS = [  # (flags, text the one-line error must contain)
     (["--stored_top_blocks=-1"], "--stored_top_blocks=-1"),
     (["--attn_chunks=0"], "--attn_chunks=0"),
     (["--reserve_cpu_pool_gib=-1"], "--reserve_cpu_pool_gib=-1"),
+    (["--memory_budget_gib=0"], "--memory_budget_gib=0"),
+    (["--memory_budget_gib=8", "--attn_chunks=2"], "--memory_budget_gib chooses"),
+    (["--memory_budget_gib=8", "--reserve_cpu_pool_gib=1"], "--memory_budget_gib chooses"),
 ]
 
 
