@@ -114,7 +114,7 @@ def _build(kind, length, vocab, num_hashes=1):
 
 def _info():
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-    import reformer_keras.datasets  # pylint: disable=import-outside-toplevel,unused-import
+    import reformer_keras.datasets.builders  # pylint: disable=import-outside-toplevel,unused-import
     cls = tfds.builder_cls("duplication")
     config = {c.name: c for c in cls.BUILDER_CONFIGS}[FLAGS.config]
     return config.length, config.vocab_size

@@ -12,11 +12,11 @@ from absl import flags
 
 # Only pure-Python modules here: flags are validated before TensorFlow is imported.
 from reformer_keras.training import model_factory
-from reformer_keras.training import registry as pipelines
+from reformer_keras.datasets import registry
 from reformer_keras.training.strategy import STRATEGIES
 
 FLAGS = flags.FLAGS
-TASKS = tuple(pipelines.TASK_MODALITIES)
+TASKS = tuple(registry.TASK_MODALITIES)
 ATTENTION_TYPES = ("lsh", "local", "full")
 
 
@@ -50,7 +50,7 @@ def _positive(name, allow_none=False):
 
 def _check_task_dataset(values):
     try:
-        pipelines.get_spec(values["dataset"], values["task"])
+        registry.get_spec(values["dataset"], values["task"])
     except ValueError as err:
         raise flags.ValidationError(str(err)) from None
     return True
@@ -70,7 +70,7 @@ def define_data_flags(default_dataset="shakespeare_plays"):
     _define("enum", "task", "lm", list(TASKS), "Task: lm (text / duplication), image (pixel "
             "raster LM), music (MIDI events), seq2seq (translation), classifier (image labels).")
     _define("string", "dataset", default_dataset, "Dataset name, one of: " +
-            ", ".join(sorted(pipelines.REGISTRY)) + " (configs allowed, e.g. duplication/tiny).")
+            ", ".join(sorted(registry.DATASETS)) + " (configs allowed, e.g. duplication/tiny).")
     _define("string", "data_dir", "data_dir", "TFDS data directory; the offline builders "
             "(shakespeare_plays, bach_chorales, mnist_5k, digits, duplication) are prepared here.")
     _define("integer", "seq_len", 128, "Tokens per training window (text / music / seq2seq); "
