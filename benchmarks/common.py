@@ -30,13 +30,15 @@ def current_rss_gib():
 
 
 def build_lm(seq_len, num_layers, attention="lsh", reversible=True, axial=True, **overrides):
-    """The peer LM at `seq_len`, with axial positions (a, b), a * b = seq_len."""
+    """The peer LM at `seq_len`, with axial positions (a, b), a * b >= seq_len (the table's
+    length, hence max_len)."""
     from reformer_keras.models import ReformerLM  # pylint: disable=import-outside-toplevel
     config = dict(PEER_CONFIG, num_layers=num_layers, attention_types=(attention,),
                   reversible=reversible, max_len=seq_len, seed=0)
     if axial:
         a = 2 ** (max(seq_len.bit_length() - 1, 1) // 2)
         config.update(axial_shape=(a, -(-seq_len // a)), axial_dims=(64, 192))
+        del config["max_len"]
     config.update(overrides)
     return ReformerLM(**config)
 

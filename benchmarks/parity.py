@@ -69,8 +69,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from absl import app, flags, logging  # noqa: E402
 
+from reformer_keras.config import ATTENTION_TYPES  # noqa: E402  (pure Python)
+
 FLAGS = flags.FLAGS
-ATTENTION_TYPES = ("lsh", "local", "full")
 
 
 def layer_types(attention):
