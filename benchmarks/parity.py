@@ -1,4 +1,4 @@
-"""LSH vs local vs full attention at equal training steps on real data (issue 7, paper section 5).
+"""LSH vs local vs full attention at equal training steps on real data (paper section 5).
 
     # the six runs, ~30 min on 2 cores, one suite per command
     flock /tmp/cpu.lock python -m benchmarks.parity --suites=text \
