@@ -39,6 +39,7 @@ import zipfile
 from absl import app, flags
 
 import reformer_keras  # noqa: F401  (TF CPU runtime switches, before TensorFlow loads)
+from benchmarks import ledger  # noqa: E402
 
 FLAGS = flags.FLAGS
 SETTINGS = ("full", "lsh1", "lsh2", "lsh4")
@@ -342,9 +343,7 @@ def main(argv):
 
 
 def _append(row):
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-    with open(FLAGS.output, "a") as f:
-        f.write(json.dumps(row) + "\n")
+    ledger.append(FLAGS.output, [row])
 
 
 if __name__ == "__main__":

@@ -69,6 +69,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from absl import app, flags, logging  # noqa: E402
 
+from benchmarks import ledger  # noqa: E402
+
 FLAGS = flags.FLAGS
 ATTENTION_TYPES = ("lsh", "local", "full")
 
@@ -296,10 +298,7 @@ def run_suite(suite, attention_types, work_dir, data_dir, eval_hashes=(), num_ev
             rows.append(row)
     add_gaps(rows, reference_rows)
     if output:
-        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-        with open(output, "a") as f:
-            for row in rows:
-                f.write(json.dumps(row) + "\n")
+        ledger.append(output, rows)
     return rows
 
 
