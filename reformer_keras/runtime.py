@@ -9,7 +9,7 @@ CPUs a lot, and are off by default on AMD CPUs:
                                malloc/free per tensor: glibc returns large buffers to the kernel,
                                and every step faults them in again.
 
-Measured on the project's 2-core AMD EPYC machine (docs/benchmarks.md, 6 reversible LSH layers,
+Measured on the project's 2-core AMD EPYC machine (docs/design.md, 6 reversible LSH layers,
 16,384 tokens, one Adam step): 17.6 s default, 13.3 s with BFC, 10.6 s with oneDNN.
 
 TensorFlow reads the oneDNN switch when it is imported and the allocator switch when it first
@@ -59,7 +59,7 @@ backend), unless the user set it before or opted out with `REFORMER_KERAS_TF_DEF
                                after a step with it, 62 without (peak RSS 1.63 vs 1.55 GiB); 1
                                layer at 64K held 334 vs 18 MiB (allocator peak 1,685 vs 1,439 MiB).
                                Training speed unchanged within run-to-run noise at 4K
-                               (docs/benchmarks.md).
+                               (docs/design.md).
 """
 
 import ctypes
