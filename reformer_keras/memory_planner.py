@@ -337,17 +337,19 @@ DEFAULT_OPTIONS = dict(attn_chunks=1, query_chunk_len=None, ff_chunked_backward=
                        stored_top_blocks=0)
 
 
-def plan_for_model(model_options, budget_gib, given=None, batch_size=1):
-    """The plan of a model built with `memory_budget_gib`: one training step of `batch_size`
-    sequences of `model_options["max_len"]` tokens.
-
-    `given`: the memory options the caller passed besides the budget; any not at its default
-    (`DEFAULT_OPTIONS`) is an error, since the planner chooses them. Raises ValueError
-    (`MemoryBudgetError`) with a one-line message.
-    """
-    set_too = [k for k, v in (given or {}).items() if v != DEFAULT_OPTIONS[k]]
+def check_not_given(given):
+    """Raises `MemoryBudgetError` when an option the planner chooses is set in `given` (a dict
+    of `DEFAULT_OPTIONS` keys) to other than its default."""
+    set_too = [k for k, v in given.items() if v != DEFAULT_OPTIONS[k]]
     if set_too:
         raise MemoryBudgetError(
             f"memory_budget_gib chooses {', '.join(DEFAULT_OPTIONS)}; leave "
             f"{', '.join(f'{k}={given[k]!r}' for k in set_too)} unset or drop the budget.")
+
+
+def plan_for_model(model_options, budget_gib, given=None, batch_size=1):
+    """The plan of a model built with `memory_budget_gib`: one training step of `batch_size`
+    sequences of `model_options["max_len"]` tokens. `given`: the memory options passed besides
+    the budget (`check_not_given`). Raises `MemoryBudgetError` (a ValueError), one line."""
+    check_not_given(given or {})
     return plan(model_options, model_options.get("max_len") or 4096, batch_size, budget_gib)

@@ -33,7 +33,7 @@ def config_from_flags():
         mixed_precision=FLAGS.mixed_precision, jit_compile=FLAGS.jit_compile, seed=FLAGS.seed,
         max_minutes=FLAGS.max_minutes or None, sample_every=FLAGS.sample_every,
         sample_tokens=FLAGS.sample_tokens, eval_steps=FLAGS.eval_steps, verbose=FLAGS.verbose,
-        export=FLAGS.export, memory_budget_gib=FLAGS.memory_budget_gib,
+        export=FLAGS.export,
         overrides=trainer_flags.overrides_from_flags())
 
 
@@ -47,6 +47,7 @@ def main(argv):
         strategy = get_strategy(cfg.strategy)  # before any other TensorFlow work
     except ValueError as err:
         trainer_flags.fail(PROGRAM, f"strategy={cfg.strategy}", err)
+    trainer_flags.check_fixed_length(PROGRAM)
     if FLAGS.reserve_cpu_pool_gib:
         from reformer_keras import runtime
         try:
@@ -56,7 +57,7 @@ def main(argv):
     try:
         summary = train(cfg, strategy=strategy)
     except MemoryBudgetError as err:
-        trainer_flags.fail(PROGRAM, f"memory_budget_gib={cfg.memory_budget_gib}", err)
+        trainer_flags.fail(PROGRAM, f"memory_budget_gib={FLAGS.memory_budget_gib}", err)
     logs = summary["logs"]
     metric = summary["metric"]
     print(f"done: step {summary['step']}/{summary['total_steps']} in "

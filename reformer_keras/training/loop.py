@@ -56,7 +56,6 @@ class TrainConfig:
     verbose: int = 1
     export: bool = False                   # TF Serving SavedModel into model_dir/export/
     overrides: dict = dataclasses.field(default_factory=dict)
-    memory_budget_gib: Optional[float] = None  # memory_planner chooses the memory options
 
     def resolved_preset(self):
         return self.preset or model_factory.DEFAULT_PRESETS[self.task]
@@ -101,7 +100,7 @@ def prepare_data(dataset, data_dir):
     spec = pipelines.get_spec(dataset)
     if spec.offline:
         import tensorflow_datasets as tfds
-        import reformer_keras.datasets  # noqa: F401  (registers the builders)
+        import reformer_keras.datasets.builders  # noqa: F401  (registers the builders)
         tfds.builder(dataset, data_dir=data_dir).download_and_prepare()
 
 
@@ -171,7 +170,6 @@ def train(cfg: TrainConfig, strategy=None):
     total, epochs, spe = plan_steps(cfg)
     with strategy.scope():
         model = model_factory.build_model(cfg.task, cfg.resolved_preset(), info, cfg.overrides,
-                                          memory_budget_gib=cfg.memory_budget_gib,
                                           batch_size=cfg.batch_size,
                                           seed=cfg.seed)
         compile_model(model, info, cfg, total)

@@ -24,7 +24,7 @@ BAD_FLAGS = [  # (flags, text the one-line error must contain)
     (["--attn_chunks=0"], "--attn_chunks=0"),
     (["--reserve_cpu_pool_gib=-1"], "--reserve_cpu_pool_gib=-1"),
     (["--memory_budget_gib=0"], "--memory_budget_gib=0"),
-    (["--memory_budget_gib=8", "--attn_chunks=2"], "--memory_budget_gib chooses"),
+    (["--memory_budget_gib=8", "--attn_chunks=2"], "memory_budget_gib chooses attn_chunks"),
     (["--memory_budget_gib=8", "--reserve_cpu_pool_gib=1"], "--memory_budget_gib chooses"),
 ]
 
