@@ -121,7 +121,7 @@ def test_evaluate_and_sample_from_checkpoint(main_job, shared_data_dir, tmp_path
     metrics = json.loads(out.read_text())
     assert metrics["split"] == "validation" and 0 < metrics["bits_per_char"] < 20
     result = _cli.run("sample", f"--checkpoint={model_dir / 'checkpoints' / 'ckpt-0002.keras'}",
-                      "--seq_len=32", "--sample_tokens=8", f"--output_dir={tmp_path}",
+                      "--seq_len=32", "--max_new_tokens=8", f"--output_dir={tmp_path}",
                       "--tag=again")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "again.txt").exists()
