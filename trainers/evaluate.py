@@ -44,12 +44,13 @@ def main(argv):
     from reformer_keras.training import evaluate_checkpoint
     from reformer_keras.training.data_plan import plan_from_run
     try:
-        plan = None
+        plan, batch_size = None, FLAGS.batch_size
         if run is not None:
-            _, plan = plan_from_run(run, FLAGS.model_dir, **explicit_flags())
+            cfg, plan = plan_from_run(run, FLAGS.model_dir, **explicit_flags())
+            batch_size = cfg.batch_size
         checkpoint = FLAGS.checkpoint or FLAGS.model_dir
         results = evaluate_checkpoint(checkpoint, FLAGS.dataset, FLAGS.task, FLAGS.split,
-                                      FLAGS.seq_len, FLAGS.batch_size, FLAGS.eval_batches,
+                                      FLAGS.seq_len, batch_size, FLAGS.eval_batches,
                                       FLAGS.data_dir, verbose=1, plan=plan)
     except DataError as err:
         trainer_flags.fail(PROGRAM, err.flag, err)

@@ -51,6 +51,8 @@ def _positive(name, allow_none=False):
 
 
 def _check_task_dataset(values):
+    if "train_files" in FLAGS and FLAGS["train_files"].value:  # own files: --dataset unused
+        return True
     try:
         pipelines.get_spec(values["dataset"], values["task"])
     except ValueError as err:

@@ -154,6 +154,39 @@ def data_info(source, task, seq_len, tokenizer=None, num_classes=None):
                               num_classes=len(source.class_names) or None)
 
 
+class HostSentencePiece:
+    """A SentencePiece tokenizer run host side (`tf.numpy_function` + the sentencepiece
+    package) for input pipelines: the tensorflow_text op's resource cannot be captured by a
+    dataset that tf.distribute places. Same ids as `SentencePieceTokenizer`; scalar input only:
+    tf.string () -> int32 (n,)."""
+
+    def __init__(self, tokenizer):
+        import sentencepiece as spm
+        self._processor = spm.SentencePieceProcessor()
+        self._processor.LoadFromSerializedProto(tokenizer.model_proto)
+        self.vocab_size, self.pad_id = tokenizer.vocab_size, tokenizer.pad_id
+        self.eos_id = tokenizer.eos_id
+
+    def tokenize(self, text, add_eos=False):
+        def encode(data):
+            ids = self._processor.EncodeAsIds(data.decode("utf-8", "replace"))
+            return np.asarray(ids + ([self.eos_id] if add_eos else []), np.int32)
+        ids = tf.numpy_function(encode, [text], tf.int32, stateful=False)
+        return tf.ensure_shape(ids, [None])
+
+    def detokenize(self, ids):
+        """int (n,) -> tf.string (), pad / eos dropped (eager)."""
+        ids = [int(i) for i in np.asarray(ids).reshape(-1) if i not in (self.pad_id, self.eos_id)]
+        return tf.constant(self._processor.DecodeIds(ids))
+
+
+def pipeline_tokenizer(tokenizer):
+    """The tokenizer an input pipeline uses (SentencePiece: `HostSentencePiece`)."""
+    if type(tokenizer).__name__ == "SentencePieceTokenizer":
+        return HostSentencePiece(tokenizer)
+    return tokenizer
+
+
 def _image_elements(ds, shape, task, num_classes):
     size = int(np.prod(shape))
 
@@ -170,7 +203,8 @@ def _text_classes(ds, tokenizer, seq_len):
     def element(ex):
         ids = tokenizer.tokenize(ex["text"])[:seq_len]
         length = tf.shape(ids)[0]
-        ids = tf.pad(ids, [[0, seq_len - length]], constant_values=tokenizer.pad_id)
+        ids = tf.ensure_shape(tf.pad(ids, [[0, seq_len - length]],
+                                     constant_values=tokenizer.pad_id), [seq_len])
         mask = tf.range(seq_len) < length
         return {"token_ids": ids, "padding_mask": mask}, ex["label"]
     return ds.map(element, num_parallel_calls=tf.data.AUTOTUNE)
@@ -189,7 +223,7 @@ def make_source_dataset(scan, split, *, task, seq_len, batch_size, seed=0, train
     """
     from reformer_keras.tokenizers import ByteTokenizer
     source = scan.source
-    tokenizer = tokenizer or ByteTokenizer()
+    tokenizer = pipeline_tokenizer(tokenizer or ByteTokenizer())
     ds = examples(scan, split)
     if ds is None:
         return None
@@ -215,7 +249,7 @@ def make_source_dataset(scan, split, *, task, seq_len, batch_size, seed=0, train
     if input_context is not None:
         ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
         batch_size = input_context.get_per_replica_batch_size(batch_size)
-    ds = ds.batch(batch_size, drop_remainder=True)
+    ds = ds.batch(batch_size, drop_remainder=training or repeat)
     options = tf.data.Options()
     options.deterministic = True
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF

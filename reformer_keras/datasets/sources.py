@@ -360,6 +360,11 @@ def _scan_text(source, task):
         scan.train, scan.validation = [Document(files[0], 0, cut)], [Document(files[0], cut)]
         scan.split_rule = (f"one file: its last {source.validation_fraction:g} (from byte "
                            f"{cut}) held out")
+    elif not val and source.validation_fraction > 0 and len(docs[files[0]]) >= 2:
+        count = len(docs[files[0]])  # one JSON lines / CSV file: its last records held out
+        cut = count - max(1, round(count * source.validation_fraction))
+        scan.train, scan.validation = [Document(files[0], 0, cut)], [Document(files[0], cut)]
+        scan.split_rule = (f"one file: its last {count - cut} of {count} records held out")
     return scan
 
 

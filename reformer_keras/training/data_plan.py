@@ -13,7 +13,16 @@ run.json (the files are checked again).
 from reformer_keras.datasets import pipelines
 
 
-class RegistryPlan:
+class _Plan:
+    tokenizer = None
+
+    def renew_tokenizer(self):
+        """Rebuilds the tokenizer from its config (its TF resources are per session)."""
+        if self.tokenizer is not None:
+            self.tokenizer = type(self.tokenizer).from_config(self.tokenizer.get_config())
+
+
+class RegistryPlan(_Plan):
     """A dataset of the registry table (pipelines.make_dataset)."""
 
     def __init__(self, cfg, tokenizer=None):
@@ -30,13 +39,14 @@ class RegistryPlan:
 
     def dataset(self, split="train", training=True, repeat=None, input_context=None,
                 batch_size=None, shuffle_buffer=None):
+        from reformer_keras.datasets.files import pipeline_tokenizer
         cfg = self.cfg
         defaults = {"train": self.info.spec.splits[0], "validation": self.info.spec.splits[1]}
         name = self.splits.get(split) or defaults.get(split, split)
         return pipelines.make_dataset(
             cfg.dataset, name, task=cfg.task, seq_len=cfg.seq_len,
             batch_size=batch_size or cfg.batch_size, data_dir=cfg.data_dir, seed=cfg.seed,
-            training=training, repeat=repeat, tokenizer=self.tokenizer,
+            training=training, repeat=repeat, tokenizer=pipeline_tokenizer(self.tokenizer),
             input_context=input_context, shuffle_buffer=shuffle_buffer or cfg.shuffle_buffer)
 
     def record(self):
@@ -44,7 +54,7 @@ class RegistryPlan:
                 "train_split": self.splits["train"], "validation_split": self.splits["validation"]}
 
 
-class SourcePlan:
+class SourcePlan(_Plan):
     """Own files or a TFDS catalog dataset (`sources.Scan`, read by `datasets.files`)."""
 
     def __init__(self, scan, cfg, tokenizer=None, num_classes=None):

@@ -223,10 +223,13 @@ def train(cfg: TrainConfig, strategy=None, plan=None):
         spec = train_ds.element_spec
     _build_from_local_batch(model, spec)
 
+    from reformer_keras.datasets.files import pipeline_tokenizer
+    host_tokenizer = pipeline_tokenizer(plan.tokenizer) if plan.tokenizer else None
+
     def write(model_, tag):
         paths = samples.write_samples(model_, info, os.path.join(cfg.model_dir, "samples"), tag,
                                       seed=cfg.seed, num_tokens=cfg.sample_tokens,
-                                      tokenizer=plan.tokenizer)
+                                      tokenizer=host_tokenizer)
         checkpoints.log_samples(os.path.join(work_dir, "logs"), cb.global_step(model_), paths)
         return paths
 
@@ -249,6 +252,8 @@ def train(cfg: TrainConfig, strategy=None, plan=None):
                         validation_steps=cfg.eval_steps if val_ds is not None else None,
                         callbacks=callbacks, verbose=cfg.verbose)
     paths = write(model, "final") if chief else []
+    if chief and cfg.export:
+        plan.renew_tokenizer()  # TF resources of a tokenizer made before clear_session are gone
     exported = _export(model, cfg, plan.tokenizer) if chief and cfg.export else None
     logs = {k: float(v[-1]) for k, v in history.history.items() if v}
     summary = dict(step=cb.global_step(model), total_steps=total, stopped_by=limit.reason,
@@ -290,6 +295,8 @@ def evaluate_checkpoint(checkpoint, dataset=None, task=None, split=None, seq_len
     model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=_metrics(info))
     results = model.evaluate(ds.take(steps), return_dict=True, verbose=verbose)
+    if not results:
+        raise ValueError(f"the {split or 'validation'} data gave no batch of {batch_size}")
     default = getattr(plan, "splits", {}).get("validation") or (
         info.spec.splits[1] if isinstance(plan, data_plan.RegistryPlan) else "validation")
     return dict(checkpoint=path, split=split or default, metric=metric_name(info),

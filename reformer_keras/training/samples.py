@@ -31,7 +31,9 @@ def write_samples(model, info, directory, tag, seed=0, num_tokens=256, tokenizer
     if task == "classifier":
         return []
     if task == "image":
-        return [model.save_image_grid(stem + ".png", num=4, seed=seed, scale=4)]
+        classes = getattr(model, "num_classes", None)
+        return [model.save_image_grid(stem + ".png", num=4, seed=seed, scale=4, class_ids=(
+            [i % classes for i in range(4)] if classes else None))]
     if task == "music":
         events = max(1, min(num_tokens, info.seq_len - 1))
         out = model.sample_midi(stem + ".mid", events, seed=seed)
@@ -65,7 +67,7 @@ def write_prompted_samples(model, info, directory, tag, tokenizer=None, prompt="
     Text: `prompt` (str) continued by `max_new_tokens` tokens -> <tag>.txt (samples separated
     by a line "----- sample i -----"). Images: a PNG grid of `num_samples` images, of class
     `class_label` (an index) for a class-conditional model. Music: `prompt_midi` (a .mid path,
-    optional) continued by `max_new_tokens` events -> <tag>-<i>.mid + piano-roll PNG each.
+    optional; its first max_len // 2 events) continued by `max_new_tokens` events -> <tag>-<i>.mid + piano-roll PNG each.
     Raises ValueError for a prompt that leaves no room before the model's max_len, or a class
     label out of range.
     """
@@ -98,7 +100,7 @@ def write_prompted_samples(model, info, directory, tag, tokenizer=None, prompt="
                 raise ValueError(f"--prompt_midi {prompt_midi} is not a readable MIDI file "
                                  f"({type(err).__name__})") from None
             events = np.asarray(events, np.int32)
-            events = events[events != model.tokenizer.eos_id]
+            events = events[events != model.tokenizer.eos_id][:int(model.max_len) // 2]
         room = int(model.max_len) - 1 - len(events)
         if room < 1:
             raise ValueError(f"the prompt has {len(events)} events; the model's max_len is "
