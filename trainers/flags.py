@@ -195,7 +195,6 @@ def define_checkpoint_flag():
 def define_source_flags():
     """Own files (--train_files ...), TFDS catalog features and splits, the text tokenizer."""
     from reformer_keras.datasets import sources  # pure Python
-    from reformer_keras.tokenizers.choice import TOKENIZERS
     _define("string", "train_files", None, "Train on your own files instead of --dataset: "
             "comma-separated globs (text: .txt, .jsonl, .csv; music: .mid, .midi) or, for "
             "images and labelled text, one folder with a sub-folder per class. See "
@@ -227,7 +226,7 @@ def define_source_flags():
             "train[:95%] (default: the dataset's train split).")
     _define("string", "validation_split", None, "TFDS split to validate on, e.g. train[95%:] "
             "(default: the dataset's validation or test split).")
-    _define("enum", "tokenizer", "bytes", list(TOKENIZERS), "Text tokenizer: bytes (UTF-8, "
+    _define("enum", "tokenizer", "bytes", list(sources.TOKENIZERS), "Text tokenizer: bytes (UTF-8, "
             "vocab 258), chars (the training text's characters), sentencepiece (trained on the "
             "training text, saved in model_dir/tokenizer/, part of the export).")
     _define("integer", "vocab_size", None, "Vocabulary of --tokenizer=chars|sentencepiece "

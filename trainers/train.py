@@ -137,11 +137,11 @@ def main(argv):
     if len(argv) > 1:
         trainer_flags.fail(PROGRAM, "(positional)", f"unexpected arguments {argv[1:]}")
     from reformer_keras.datasets.sources import DataError
-    cfg = config_from_flags()
     try:
         scan = scan_data()  # every file read once, before TensorFlow is imported
     except DataError as err:
         trainer_flags.fail(PROGRAM, err.flag, err)
+    cfg = config_from_flags()
     for path, reason in scan.skipped if scan is not None else ():
         print(f"skipped: {path}: {reason}", flush=True)
     if scan is not None and scan.skipped:

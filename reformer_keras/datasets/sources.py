@@ -47,6 +47,7 @@ MIDI_EXTENSIONS = (".mid", ".midi")
 TEXT_EXTENSIONS = (".txt", ".jsonl", ".json", ".csv")
 DECODE_ERRORS = ("strict", "replace")
 COLOR_MODES = ("auto", "rgb", "grayscale")
+TOKENIZERS = ("bytes", "chars", "sentencepiece")  # text tokenizers a run can choose
 DEFAULT_IMAGE_SIZE = (32, 32)
 TASK_MODALITY = {"lm": "text", "image": "image", "music": "music", "classifier": None}
 

@@ -11,7 +11,8 @@
 """
 import os
 
-TOKENIZERS = ("bytes", "chars", "sentencepiece")
+from reformer_keras.datasets.sources import TOKENIZERS  # pure Python
+
 SENTENCEPIECE_FILE = os.path.join("tokenizer", "sentencepiece.model")
 
 
