@@ -40,6 +40,8 @@ def main(argv):
     if run is None and not FLAGS.checkpoint:
         trainer_flags.fail(PROGRAM, "model_dir", "give --model_dir (a training run) or "
                                                  "--checkpoint")
+    if run is None:
+        trainer_flags.check_fixed_length(PROGRAM)
     from reformer_keras.datasets.sources import DataError
     from reformer_keras.training import evaluate_checkpoint
     from reformer_keras.training.data_plan import plan_from_run

@@ -52,21 +52,29 @@ def main(argv):
     if run is None and not FLAGS.checkpoint:
         trainer_flags.fail(PROGRAM, "model_dir", "give --model_dir (a training run) or "
                                                  "--checkpoint")
+    if run is None:
+        trainer_flags.check_fixed_length(PROGRAM)
     checkpoint = FLAGS.checkpoint or FLAGS.model_dir
     out_dir = FLAGS.output_dir or (os.path.join(checkpoint, "samples") if os.path.isdir(
         checkpoint) else os.path.dirname(os.path.abspath(checkpoint)))
+    from reformer_keras.datasets import pipelines
     from reformer_keras.training import load_checkpoint
     from reformer_keras.training.samples import write_prompted_samples
     try:
-        tokenizer, info = None, None
+        tokenizer = None
         if run is not None:
             from reformer_keras.tokenizers.choice import load_tokenizer
             tokenizer = load_tokenizer(run.get("tokenizer"), FLAGS.model_dir)
             task = FLAGS.task if trainer_flags.given("task") else run["task"]
+            data = run["data"]
+            if data["kind"] == "registry":
+                info = pipelines.describe(data["dataset"], task, run["training"]["seq_len"],
+                                          tokenizer)
+            else:
+                info = _Info(task, data["source"]["modality"])
         else:
-            task = FLAGS.task
+            info = pipelines.describe(FLAGS.dataset, FLAGS.task, FLAGS.seq_len)
         model, _ = load_checkpoint(checkpoint)
-        info = _Info(task)
         paths = write_prompted_samples(
             model, info, out_dir, FLAGS.tag, tokenizer=tokenizer, prompt=FLAGS.prompt,
             max_new_tokens=FLAGS.max_new_tokens, temperature=FLAGS.temperature,
@@ -77,9 +85,10 @@ def main(argv):
     print("wrote: " + ", ".join(paths))
 
 
-class _Info:  # the part of pipelines.DataInfo that sampling reads
-    def __init__(self, task):
+class _Info:  # the part of pipelines.DataInfo that sampling reads (own-data runs)
+    def __init__(self, task, modality):
         self.task = task
+        self.spec = type("Spec", (), {"modality": modality})
 
 
 def run():

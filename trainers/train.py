@@ -48,7 +48,7 @@ def config_from_flags():
 def scan_data():
     """Checks own files / a TFDS catalog name (pure Python); None for a registry dataset."""
     from reformer_keras.datasets import sources
-    from reformer_keras.training import registry
+    from reformer_keras.datasets import registry
     if FLAGS.train_files:
         if trainer_flags.given("dataset"):
             raise sources.DataError("dataset", "give either --dataset or --train_files")
@@ -106,8 +106,6 @@ def make_plan(cfg, scan):
         trainer_flags.fail(PROGRAM, "vocab_size" if FLAGS.vocab_size else "tokenizer", err)
     if scan is None:
         return data_plan.RegistryPlan(cfg, tokenizer)
-    if num_classes:
-        cfg.overrides["num_classes"] = num_classes
     plan = data_plan.SourcePlan(scan, cfg, tokenizer, num_classes)
     plan.check()
     return plan
@@ -153,6 +151,7 @@ def main(argv):
         strategy = get_strategy(cfg.strategy)  # before any other TensorFlow work
     except ValueError as err:
         trainer_flags.fail(PROGRAM, f"strategy={cfg.strategy}", err)
+    trainer_flags.check_fixed_length(PROGRAM)
     if FLAGS.reserve_cpu_pool_gib:
         from reformer_keras import runtime
         try:

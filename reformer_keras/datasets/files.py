@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from reformer_keras.datasets import pipelines
 from reformer_keras.datasets.sources import DataError, iter_texts
-from reformer_keras.training.registry import IMAGE_START, IMAGE_VOCAB, PipelineSpec
+from reformer_keras.datasets.registry import IMAGE_START, IMAGE_VOCAB, DatasetSpec
 
 KERAS_SPLIT_SEED = 0  # seed of Keras' validation_split for class folders (fixed: same split)
 
@@ -129,10 +129,10 @@ def image_shape(source):
 
 
 def pipeline_spec(source):
-    """A `PipelineSpec` describing the source for the shared window / image helpers."""
+    """A `DatasetSpec` describing the source for the shared window / image helpers."""
     keys = {"text": ("text",), "music": ("midi",), "image": ("image", "label")}[source.modality]
     shape = image_shape(source) if source.modality == "image" else None
-    return PipelineSpec(name=source.dataset or "files", modality=source.modality, keys=keys,
+    return DatasetSpec(name=source.dataset or "files", modality=source.modality, keys=keys,
                         splits=("train", "validation"), packing="pack", image_shape=shape)
 
 
@@ -145,7 +145,8 @@ def data_info(source, task, seq_len, tokenizer=None, num_classes=None):
         vocab = 256 if task == "classifier" else IMAGE_VOCAB - 1 + max(num_classes or 0, 1)
         classes = len(source.class_names) or num_classes
         return pipelines.DataInfo(spec, task, vocab, int(np.prod(shape)), image_shape=shape,
-                                  num_classes=num_classes if task == "image" else classes)
+                                  num_classes=num_classes if task == "image" else classes,
+                                  class_conditional=task == "image" and bool(num_classes))
     if source.modality == "music":
         return pipelines.DataInfo(spec, task, MidiEventTokenizer().vocab_size, int(seq_len))
     tokenizer = tokenizer or ByteTokenizer()

@@ -76,6 +76,9 @@ def write_prompted_samples(model, info, directory, tag, tokenizer=None, prompt="
     kwargs = dict(temperature=temperature, top_k=top_k, top_p=top_p)
     if info.task == "classifier":
         raise ValueError("a classifier does not sample; use trainers.evaluate")
+    if info.task == "seq2seq" or info.spec.modality == "duplication":  # fixed prompts
+        return write_samples(model, info, directory, tag, seed=seed, num_tokens=max_new_tokens,
+                             tokenizer=tokenizer)
     if info.task == "image":
         class_ids = None
         if class_label is not None:

@@ -6,7 +6,7 @@ import tensorflow_datasets as tfds
 
 from reformer_keras.datasets import sources
 from reformer_keras.datasets.sources import DataError
-from reformer_keras.training import registry
+from reformer_keras.datasets import registry
 from reformer_keras.training.data_plan import SourcePlan
 from reformer_keras.training.loop import TrainConfig
 
@@ -17,7 +17,7 @@ def _plan(scan, task, **cfg):
 
 
 def test_catalog_images_with_slicing_and_labels(tmp_path):
-    assert "fashion_mnist" not in registry.REGISTRY
+    assert "fashion_mnist" not in registry.DATASETS
     scan = sources.tfds_source("classifier", "fashion_mnist", str(tmp_path),
                                train_split="train[:50%]", validation_split="train[50%:]")
     assert scan.source.image_size == (28, 28) and scan.source.color_mode == "grayscale"
