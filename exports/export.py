@@ -111,7 +111,7 @@ def main(argv):
         text = {"auto": None, "yes": True, "no": False}[FLAGS.text_signatures]
         tokenizer = None
         if run is not None:
-            from reformer_keras.tokenizers.choice import load_tokenizer  # pylint: disable=import-outside-toplevel
+            from reformer_keras.training.run_tokenizer import load_tokenizer  # pylint: disable=import-outside-toplevel
             tokenizer = load_tokenizer(run.get("tokenizer"), FLAGS.model_dir)
         result = export_model(model, FLAGS.export_dir, name, tokenizer=tokenizer,
                               generation_length=FLAGS.generation_length, text_signatures=text)

@@ -63,7 +63,7 @@ def main(argv):
     try:
         tokenizer = None
         if run is not None:
-            from reformer_keras.tokenizers.choice import load_tokenizer
+            from reformer_keras.training.run_tokenizer import load_tokenizer
             tokenizer = load_tokenizer(run.get("tokenizer"), FLAGS.model_dir)
             task = FLAGS.task if trainer_flags.given("task") else run["task"]
             data = run["data"]

@@ -91,7 +91,7 @@ def num_classes_for(scan):
 
 def make_plan(cfg, scan):
     """The run's data plan and tokenizer (SentencePiece / chars are trained here)."""
-    from reformer_keras.tokenizers.choice import build_tokenizer
+    from reformer_keras.training.run_tokenizer import build_tokenizer
     from reformer_keras.training import data_plan
     num_classes = num_classes_for(scan)
     text = (scan.source.modality == "text") if scan is not None else (

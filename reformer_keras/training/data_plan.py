@@ -110,7 +110,7 @@ def rescan(record, task):
 def plan_from_run(run, model_dir, **explicit):
     """(TrainConfig, plan) of a run.json record; `explicit` (flag values the user gave:
     task, dataset, seq_len, batch_size, data_dir, split names) override the record."""
-    from reformer_keras.tokenizers.choice import load_tokenizer
+    from reformer_keras.training.run_tokenizer import load_tokenizer
     from reformer_keras.training.loop import TrainConfig
     fields = {f for f in TrainConfig.__dataclass_fields__}
     values = {k: v for k, v in run.get("training", {}).items() if k in fields}

@@ -161,7 +161,7 @@ def _export(model, cfg, tokenizer=None):
 
 def run_record(cfg, plan, model):
     """The run.json record of a run (see `run_file`)."""
-    from reformer_keras.tokenizers.choice import tokenizer_record
+    from reformer_keras.training.run_tokenizer import tokenizer_record
     config = {k: v for k, v in model.get_config().items() if k not in ("name", "trainable",
                                                                        "dtype")}
     return dict(task=cfg.task, data=plan.record(),

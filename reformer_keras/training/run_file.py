@@ -1,6 +1,6 @@
 """model_dir/run.json: one readable file with everything needed to rebuild a run.
 
-Keys: "format" (1), "library" (reformer_keras / tensorflow / keras versions), "command" (argv),
+Keys: "format" (1), "library" (reformer-keras / tensorflow / keras versions), "command" (argv),
 "task", "data" (the data source: a dataset name or a `sources.DataSource` dict, with the split
 rule and skipped files), "tokenizer" (`tokenizer_record`), "model" (class, preset, overrides,
 the resolved constructor config), "training" (every `TrainConfig` field). Pure Python.
@@ -17,12 +17,11 @@ FORMAT = 1
 
 
 def library_versions():
-    """{"reformer_keras": ..., "tensorflow": ..., "keras": ...} (installed versions)."""
+    """{"reformer-keras": ..., "tensorflow": ..., "keras": ..., "tensorflow-text": ...}: the
+    installed distributions' versions (None if one is not installed)."""
     from importlib import metadata
     out = {}
-    import reformer_keras
-    out["reformer_keras"] = reformer_keras.__version__
-    for name in ("tensorflow", "keras", "tensorflow-text"):
+    for name in ("reformer-keras", "tensorflow", "keras", "tensorflow-text"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
