@@ -47,7 +47,7 @@ def config_from_flags():
 
 def scan_data():
     """Checks own files / a TFDS catalog name (pure Python); None for a registry dataset."""
-    from reformer_keras.datasets import sources
+    from reformer_keras.datasets import catalog, sources
     from reformer_keras.datasets import registry
     if FLAGS.train_files:
         if trainer_flags.given("dataset"):
@@ -67,7 +67,7 @@ def scan_data():
             return None
     except ValueError:
         pass
-    return sources.tfds_source(FLAGS.task, FLAGS.dataset, FLAGS.data_dir, FLAGS.text_feature,
+    return catalog.tfds_source(FLAGS.task, FLAGS.dataset, FLAGS.data_dir, FLAGS.text_feature,
                                FLAGS.image_feature, FLAGS.label_feature, FLAGS.train_split,
                                FLAGS.validation_split, FLAGS.image_size, FLAGS.num_classes)
 
@@ -114,9 +114,9 @@ def make_plan(cfg, scan):
 def training_texts(cfg, scan, limit=20_000):
     """The training text the chars / SentencePiece tokenizer is built from (<= limit docs)."""
     import itertools
-    from reformer_keras.datasets import sources
+    from reformer_keras.datasets import own_files
     if scan is not None and scan.source.kind == "files":
-        return [t for t, _ in itertools.islice(sources.iter_texts(scan, "train"), limit)]
+        return [t for t, _ in itertools.islice(own_files.iter_texts(scan, "train"), limit)]
     from reformer_keras.training.data_plan import RegistryPlan
     if scan is None:
         RegistryPlan(cfg).prepare()
@@ -138,7 +138,8 @@ def main(argv):
     try:
         scan = scan_data()  # every file read once, before TensorFlow is imported
     except DataError as err:
-        trainer_flags.fail(PROGRAM, err.flag, err)
+        trainer_flags.fail(PROGRAM, f"dataset={FLAGS.dataset}" if err.flag == "dataset"
+                           else err.flag, err)
     cfg = config_from_flags()
     for path, reason in scan.skipped if scan is not None else ():
         print(f"skipped: {path}: {reason}", flush=True)
@@ -151,7 +152,8 @@ def main(argv):
         strategy = get_strategy(cfg.strategy)  # before any other TensorFlow work
     except ValueError as err:
         trainer_flags.fail(PROGRAM, f"strategy={cfg.strategy}", err)
-    trainer_flags.check_fixed_length(PROGRAM)
+    if scan is None:
+        trainer_flags.check_fixed_length(PROGRAM)
     if FLAGS.reserve_cpu_pool_gib:
         from reformer_keras import runtime
         try:

@@ -23,7 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 from reformer_keras.datasets import pipelines
-from reformer_keras.datasets.sources import DataError, iter_texts
+from reformer_keras.datasets.own_files import iter_texts
+from reformer_keras.datasets.sources import DataError
 from reformer_keras.datasets.registry import IMAGE_START, IMAGE_VOCAB, DatasetSpec
 
 KERAS_SPLIT_SEED = 0  # seed of Keras' validation_split for class folders (fixed: same split)

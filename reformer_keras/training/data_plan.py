@@ -96,11 +96,11 @@ class SourcePlan(_Plan):
 
 def rescan(record, task):
     """The `sources.Scan` a run.json "data" record describes (files are checked again)."""
-    from reformer_keras.datasets import sources
+    from reformer_keras.datasets import catalog, sources
     source = sources.DataSource.from_dict(record["source"])
     if source.kind == "tfds":
         feats = source.features
-        return sources.tfds_source(
+        return catalog.tfds_source(
             task, source.dataset, record.get("data_dir"), feats.get("text"), feats.get("image"),
             feats.get("label"), source.train[0], source.validation[0] if source.validation
             else "", source.image_size)

@@ -6,7 +6,7 @@ import zlib
 import pytest
 
 import make_files
-from reformer_keras.datasets import sources
+from reformer_keras.datasets import own_files, sources
 from reformer_keras.datasets.sources import DataError
 
 
@@ -39,7 +39,7 @@ def test_non_utf8_error_names_file_and_byte_offset(tmp_path):
         offset = ref.start
     assert f"byte offset {offset}" in str(err.value) and "bad.txt" in str(err.value)
     scan = _scan("lm", tmp_path / "*.txt", decode_errors="replace")
-    text, _ = next(sources.iter_texts(scan, "train"))
+    text, _ = next(own_files.iter_texts(scan, "train"))
     assert text == bad.decode("utf-8", "replace") and "\ufffd" in text
 
 
@@ -63,8 +63,8 @@ def test_single_text_file_holds_out_its_tail_at_a_line_break(tmp_path):
     text = "".join(f"line {i} é\n" for i in range(100))
     (tmp_path / "one.txt").write_text(text, encoding="utf-8")
     scan = _scan("lm", tmp_path / "one.txt", validation_fraction=0.2)
-    train = "".join(t for t, _ in sources.iter_texts(scan, "train"))
-    val = "".join(t for t, _ in sources.iter_texts(scan, "validation"))
+    train = "".join(t for t, _ in own_files.iter_texts(scan, "train"))
+    val = "".join(t for t, _ in own_files.iter_texts(scan, "validation"))
     assert train + val == text and train.endswith("\n") and 0.15 < len(val) / len(text) < 0.25
 
 
@@ -73,7 +73,7 @@ def test_jsonl_label_key_and_missing_keys(tmp_path):
     scan = _scan("classifier", path, text_key="body", label_key="topic")
     assert scan.source.class_names == ("birds", "fox")
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    got = list(sources.iter_texts(scan, "train")) + list(sources.iter_texts(scan, "validation"))
+    got = list(own_files.iter_texts(scan, "train")) + list(own_files.iter_texts(scan, "validation"))
     assert got == [(r["body"], r["topic"]) for r in rows]
     with pytest.raises(DataError, match=r"a.jsonl:1: no key 'label' \(keys: body, topic\)") as err:
         _scan("classifier", path, text_key="body", label_key="label")
@@ -85,7 +85,7 @@ def test_jsonl_label_key_and_missing_keys(tmp_path):
 def test_csv_column(tmp_path):
     (tmp_path / "a.csv").write_text('id,review\n1,"good, very ""good"""\n2,bad\n', "utf-8")
     scan = _scan("lm", tmp_path / "a.csv", text_key="review", validation_fraction=0)
-    assert [t for t, _ in sources.iter_texts(scan, "train")] == ['good, very "good"', "bad"]
+    assert [t for t, _ in own_files.iter_texts(scan, "train")] == ['good, very "good"', "bad"]
     with pytest.raises(DataError, match=r"no column 'text' \(columns: id, review\)"):
         _scan("lm", tmp_path / "a.csv")
 

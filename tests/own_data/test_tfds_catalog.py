@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from reformer_keras.datasets import sources
+from reformer_keras.datasets import catalog
 from reformer_keras.datasets.sources import DataError
 from reformer_keras.datasets import registry
 from reformer_keras.training.data_plan import SourcePlan
@@ -18,7 +18,7 @@ def _plan(scan, task, **cfg):
 
 def test_catalog_images_with_slicing_and_labels(tmp_path):
     assert "fashion_mnist" not in registry.DATASETS
-    scan = sources.tfds_source("classifier", "fashion_mnist", str(tmp_path),
+    scan = catalog.tfds_source("classifier", "fashion_mnist", str(tmp_path),
                                train_split="train[:50%]", validation_split="train[50%:]")
     assert scan.source.image_size == (28, 28) and scan.source.color_mode == "grayscale"
     assert len(scan.source.class_names) == 10
@@ -34,7 +34,7 @@ def test_catalog_images_with_slicing_and_labels(tmp_path):
 
 
 def test_catalog_text_feature_and_missing_feature(tmp_path):
-    scan = sources.tfds_source("lm", "imdb_reviews", str(tmp_path), text_feature="text",
+    scan = catalog.tfds_source("lm", "imdb_reviews", str(tmp_path), text_feature="text",
                                validation_split="test[:10%]")
     assert scan.source.features == {"text": "text"}
     with tfds.testing.mock_data(num_examples=4):
@@ -43,7 +43,7 @@ def test_catalog_text_feature_and_missing_feature(tmp_path):
     assert inputs.shape == (2, 16) and np.array_equal(inputs[:, 1:], targets[:, :-1])
     with pytest.raises(DataError, match=r"'imdb_reviews' has no feature 'review' \(features: "
                                         r"label, text\)") as err:
-        sources.tfds_source("lm", "imdb_reviews", str(tmp_path), text_feature="review")
+        catalog.tfds_source("lm", "imdb_reviews", str(tmp_path), text_feature="review")
     assert err.value.flag == "text_feature"
     with pytest.raises(DataError, match="neither a reformer_keras dataset nor in the TFDS"):
-        sources.tfds_source("lm", "no_such_dataset_xyz", str(tmp_path))
+        catalog.tfds_source("lm", "no_such_dataset_xyz", str(tmp_path))
