@@ -7,10 +7,14 @@ from reformer_keras import input_checks
 from reformer_keras.layers import (AxialPositionalEmbedding, ChunkedFeedForward,
                                    FullSelfAttention, LayerNorm, LocalSelfAttention,
                                    LSHSelfAttention, PreNormBranch, ReversibleSequence)
+from reformer_keras.layers.hf_local_attention import HFLocalSelfAttention
+from reformer_keras.layers.hf_lsh_attention import HFLSHSelfAttention
 from reformer_keras.layers.seeding import derive_seed
 from reformer_keras.layers.self_attention_base import check_positive_int, check_rate
 
-ATTENTION_TYPES = ("lsh", "local", "full")
+ATTENTION_TYPES = ("lsh", "local", "full", "hf_lsh", "hf_local")
+# The attention of Hugging Face's Reformer, computed as it does (converted checkpoints).
+HF_ATTENTION = {"hf_lsh": HFLSHSelfAttention, "hf_local": HFLocalSelfAttention}
 
 
 # `ReformerBackbone` options a task model takes in its own **kwargs and hands on.
@@ -18,7 +22,8 @@ BACKBONE_OPTIONS = ("head_dim", "attention_types", "bucket_size", "num_hashes", 
                     "attn_chunks", "query_chunk_len", "rotations_per_example",
                     "local_chunk_size", "shared_qk", "max_len", "axial_shape", "axial_dims",
                     "position_init_stddev", "dropout", "attention_dropout", "ff_chunk_size",
-                    "ff_chunked_backward", "reversible", "stored_top_blocks", "seed")
+                    "ff_chunked_backward", "reversible", "stored_top_blocks", "seed",
+                    "attention_options", "layer_norm_epsilon", "ff_activation")
 
 
 def pop_backbone_options(kwargs, exclude=()):
@@ -37,7 +42,10 @@ class ReformerBackbone(keras.layers.Layer):
       vocab_size, d_model, num_layers, num_heads, d_ff: sizes; head_dim defaults to
         d_model // num_heads.
       attention_types: cycled over the layers, each "lsh", "local" or "full"; e.g.
-        ("local", "lsh") alternates as in the paper's long-text model.
+        ("local", "lsh") alternates as in the paper's long-text model. "hf_lsh" / "hf_local"
+        are Hugging Face's LSH / local attention computed exactly as it does
+        (`HFLSHSelfAttention`, `HFLocalSelfAttention`; their options in `attention_options`),
+        used by models converted from its checkpoints (`reformer_keras.convert`).
       causal: causal masking in every attention layer (language models).
       bucket_size, num_hashes, num_buckets, attn_chunks, query_chunk_len,
         rotations_per_example: LSH options (`LSHSelfAttention`).
@@ -62,6 +70,10 @@ class ReformerBackbone(keras.layers.Layer):
         forward less time per step for one block's activations more memory, still independent
         of depth. 0 is the leanest.
       seed: int seed for initialisers and random draws.
+      attention_options: dict {attention type: dict of extra constructor arguments of that
+        type's layer}, e.g. {"hf_lsh": {"chunk_length": 64, "num_buckets": [64, 128]}}.
+      layer_norm_epsilon: epsilon of every LayerNorm (branches and final norm).
+      ff_activation: the feed-forward's activation (a Keras activation name).
 
     Call: `backbone(token_ids, padding_mask=None, training=None, rng=None, num_hashes=None)`.
     """
@@ -73,7 +85,8 @@ class ReformerBackbone(keras.layers.Layer):
                  max_len=4096,
                  axial_shape=None, axial_dims=None, position_init_stddev=None, dropout=0.0,
                  attention_dropout=0.0, ff_chunk_size=None, ff_chunked_backward=False,
-                 reversible=True, stored_top_blocks=0, seed=None, **kwargs):
+                 reversible=True, stored_top_blocks=0, seed=None, attention_options=None,
+                 layer_norm_epsilon=1e-6, ff_activation="gelu", **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = check_positive_int("vocab_size", vocab_size)
         self.d_model = check_positive_int("d_model", d_model)
@@ -115,6 +128,19 @@ class ReformerBackbone(keras.layers.Layer):
         self.ff_chunked_backward = bool(ff_chunked_backward)
         self.reversible = bool(reversible)
         self.seed = seed
+        options = dict(attention_options or {})
+        bad = [t for t in options if t not in ATTENTION_TYPES or not isinstance(options[t], dict)]
+        if bad:
+            raise ValueError("`attention_options` must map attention types to dicts of layer "
+                             f"arguments, got {attention_options!r}.")
+        self.attention_options = {t: dict(o) for t, o in options.items()}
+        if isinstance(layer_norm_epsilon, bool) or not isinstance(
+                layer_norm_epsilon, (int, float)) or not layer_norm_epsilon > 0:
+            raise ValueError("`layer_norm_epsilon` must be a number > 0, got "
+                             f"{layer_norm_epsilon!r}.")
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        keras.activations.get(ff_activation)  # raises on an unknown name
+        self.ff_activation = ff_activation
 
         self.token_embedding = keras.layers.Embedding(
             vocab_size, d_model, name="token_embedding",
@@ -132,17 +158,18 @@ class ReformerBackbone(keras.layers.Layer):
                 embeddings_initializer=keras.initializers.RandomNormal(
                     stddev=self.position_init_stddev,
                     seed=derive_seed(seed, "position_embedding")))
-        blocks = [(PreNormBranch(self._attention(i), name=f"attention_{i}"),
+        eps = self.layer_norm_epsilon
+        blocks = [(PreNormBranch(self._attention(i), epsilon=eps, name=f"attention_{i}"),
                    PreNormBranch(ChunkedFeedForward(
-                       d_ff, chunk_size=ff_chunk_size, dropout=dropout, seed=self._seed(2 * i + 1),
-                       chunked_backward=ff_chunked_backward, name=f"ff_{i}"),
-                       name=f"feed_forward_{i}"))
+                       d_ff, chunk_size=ff_chunk_size, activation=ff_activation, dropout=dropout,
+                       seed=self._seed(2 * i + 1), chunked_backward=ff_chunked_backward,
+                       name=f"ff_{i}"), epsilon=eps, name=f"feed_forward_{i}"))
                   for i in range(num_layers)]
         self.stack = ReversibleSequence(blocks, reversible=reversible, seed=seed,
                                         stored_top_blocks=stored_top_blocks, name="stack")
         self.stored_top_blocks = self.stack.stored_top_blocks
         self.final_norm = LayerNorm(
-            epsilon=1e-6, dtype="float32", name="final_norm")
+            epsilon=eps, dtype="float32", name="final_norm")
 
     def _seed(self, salt):
         return None if self.seed is None else self.seed + 7919 * (salt + 1)
@@ -152,6 +179,9 @@ class ReformerBackbone(keras.layers.Layer):
         common = dict(num_heads=self.num_heads, head_dim=self.head_dim, causal=self.causal,
                       attention_dropout=self.attention_dropout, output_dropout=self.dropout,
                       seed=self._seed(2 * i), name=f"{kind}_attention_{i}")
+        common.update(self.attention_options.get(kind, {}))
+        if kind in HF_ATTENTION:
+            return HF_ATTENTION[kind](**common)
         if kind == "lsh":
             return LSHSelfAttention(
                 bucket_size=self.bucket_size, num_hashes=self.num_hashes,
@@ -212,4 +242,10 @@ class ReformerBackbone(keras.layers.Layer):
             attention_dropout=self.attention_dropout, ff_chunk_size=self.ff_chunk_size,
             ff_chunked_backward=self.ff_chunked_backward, reversible=self.reversible,
             stored_top_blocks=self.stored_top_blocks, seed=self.seed)
+        if self.attention_options:
+            config["attention_options"] = self.attention_options
+        if self.layer_norm_epsilon != 1e-6:
+            config["layer_norm_epsilon"] = self.layer_norm_epsilon
+        if self.ff_activation != "gelu":
+            config["ff_activation"] = self.ff_activation
         return config
