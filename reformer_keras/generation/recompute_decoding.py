@@ -10,9 +10,12 @@ signatures use it unchanged.
 Cache: [{"ids": (B, M) int32}], M = max_length (static).
 """
 
+import weakref
+
 import tensorflow as tf
 
 _no_autograph = tf.autograph.experimental.do_not_convert
+_FORWARD = weakref.WeakKeyDictionary()  # model -> its traced forward pass (any length)
 
 
 def applies(model):
@@ -26,8 +29,18 @@ def init_cache(batch, max_length):
     return [{"ids": tf.zeros(tf.stack([batch, max_length]), tf.int32)}]
 
 
+def _forward(model):
+    """`model(ids)` as one `tf.function` traced for (B, L) of any sizes: eager decoding runs
+    each step as one graph call instead of op by op."""
+    if model not in _FORWARD:
+        _FORWARD[model] = tf.function(
+            lambda ids: tf.cast(model(ids, training=False), tf.float32),
+            input_signature=[tf.TensorSpec([None, None], tf.int32)], autograph=False)
+    return _FORWARD[model]
+
+
 def _last_logits(model, ids):
-    return tf.cast(model(ids, training=False), tf.float32)[:, -1]
+    return _forward(model)(tf.cast(ids, tf.int32))[:, -1]
 
 
 @_no_autograph

@@ -6,6 +6,12 @@
   config       constructor arguments of the task,
   params       the parameter count of the built model (checked by tests/models/test_presets.py),
   max_length   longest input the preset accepts (tokens; for seq2seq the source length).
+  weights      (optional) where pretrained weights for the architecture come from. No preset
+               ships weights: `from_preset` builds randomly initialised models and logs so.
+
+`from_preset("hf:DIR")` (and `ReformerLM.from_preset("hf:DIR")`) instead loads a Hugging Face
+Reformer checkpoint directory with its weights (`reformer_keras.convert.from_hf`,
+docs/pretrained.md).
 
 `from_preset(name, **overrides)` builds the task of any preset; every task class also has a
 `Task.from_preset(name, **overrides)` classmethod (PresetMixin). `presets_markdown()` renders the
@@ -20,6 +26,7 @@ ours and said so in the description.
 """
 
 import copy
+import logging
 
 _ENWIK8_TYPES = ["local", "local", "lsh", "local", "local", "local", "lsh", "local", "local",
                  "local", "lsh", "local"]
@@ -29,7 +36,11 @@ PRESETS = {
     "enwik8": dict(
         task="ReformerLM", params=149_182_722, max_length=65_536,
         description="Paper's enwik8-64K byte LM: 12 layers, d 1024, d_ff 4096, 8 heads of 128, "
-                    "local/LSH pattern of google/reformer-enwik8, 4 hash rounds, axial 128x512.",
+                    "local/LSH pattern of google/reformer-enwik8, 4 hash rounds, axial 128x512. "
+                    "No weights: for the trained model convert google/reformer-enwik8 "
+                    "(docs/pretrained.md).",
+        weights="google/reformer-enwik8 (Hugging Face): from_preset('hf:DIR'), "
+                "docs/pretrained.md",
         config=dict(vocab_size=258, d_model=1024, num_layers=12, num_heads=8, d_ff=4096,
                     head_dim=128, attention_types=_ENWIK8_TYPES, bucket_size=256, num_hashes=4,
                     num_buckets=512, local_chunk_size=128, axial_shape=[128, 512],
@@ -46,7 +57,11 @@ PRESETS = {
     "crime_and_punishment": dict(
         task="ReformerLM", params=2_748_224, max_length=524_288,
         description="trax text-generation colab (google/reformer-crime-and-punishment): 6 layers "
-                    "alternating local/LSH, d 256, 2 heads of 64, 0.5M tokens, axial 512x1024.",
+                    "alternating local/LSH, d 256, 2 heads of 64, 0.5M tokens, axial 512x1024. "
+                    "No weights: for the trained model convert "
+                    "google/reformer-crime-and-punishment (docs/pretrained.md).",
+        weights="google/reformer-crime-and-punishment (Hugging Face): from_preset('hf:DIR'), "
+                "docs/pretrained.md",
         config=dict(vocab_size=320, d_model=256, num_layers=6, num_heads=2, d_ff=512,
                     head_dim=64, attention_types=["local", "lsh"], bucket_size=64, num_hashes=1,
                     num_buckets=[64, 128], local_chunk_size=64, axial_shape=[512, 1024],
@@ -113,9 +128,33 @@ def _task_class(task):
     return getattr(models, task)
 
 
+HF_PREFIX = "hf:"
+
+
+def _from_hf(name, overrides, cls_name="ReformerLM"):
+    """`hf:DIR` -> the converted ReformerLM (with its weights)."""
+    if overrides:
+        raise ValueError(f"{name!r}: a Hugging Face checkpoint takes no overrides, got "
+                         f"{sorted(overrides)}.")
+    if cls_name != "ReformerLM":
+        raise ValueError(f"{name!r}: Hugging Face checkpoints convert to ReformerLM, not "
+                         f"{cls_name}.")
+    from reformer_keras.convert import from_hf  # pylint: disable=import-outside-toplevel
+    return from_hf(name[len(HF_PREFIX):])[0]
+
+
+def _log_random_weights(name, preset):
+    hint = f"; pretrained weights: {preset['weights']}" if preset.get("weights") else ""
+    logging.info("Preset %r: randomly initialised weights (the preset has none)%s.", name, hint)
+
+
 def from_preset(name, **overrides):
-    """Builds (unbuilt weights) the task of preset `name`, config updated with `overrides`."""
+    """Builds (unbuilt weights) the task of preset `name`, config updated with `overrides`;
+    `hf:DIR` loads a Hugging Face Reformer checkpoint directory (with its weights)."""
+    if isinstance(name, str) and name.startswith(HF_PREFIX):
+        return _from_hf(name, overrides)
     preset = get_preset(name)
+    _log_random_weights(name, preset)
     return _task_class(preset["task"])(**{**preset["config"], **overrides})
 
 
@@ -124,12 +163,16 @@ class PresetMixin:
 
     @classmethod
     def from_preset(cls, name, **overrides):
-        """Builds this task from a preset of the same task (ValueError otherwise)."""
+        """Builds this task from a preset of the same task (ValueError otherwise); `hf:DIR`
+        loads a Hugging Face Reformer checkpoint directory (ReformerLM)."""
+        if isinstance(name, str) and name.startswith(HF_PREFIX):
+            return _from_hf(name, overrides, cls.__name__)
         preset = get_preset(name)
         if preset["task"] != cls.__name__:
             same = [n for n in preset_names() if PRESETS[n]["task"] == cls.__name__]
             raise ValueError(f"Preset {name!r} is a {preset['task']} preset, not a "
                              f"{cls.__name__} one; {cls.__name__} presets: {same}.")
+        _log_random_weights(name, preset)
         return cls(**{**preset["config"], **overrides})
 
 

@@ -9,6 +9,7 @@ For each configuration in `CONFIGS`, builds a randomly initialised
   ids_L       (2, L) int64 inputs, logits_L (2, L, V) float32 eval-mode logits, per length L;
   prompt      (1, P) int64; greedy_uncached (1, P + 32) from `generate(use_cache=False)`;
   greedy_cached (1, P + 32) from `generate(use_cache=True)` (Hugging Face's cached decoding);
+  text_ids / greedy_text (byte-level models) the same for [1] + bytes(TEXT_PROMPT) + 2;
   rotations   the (H, dh, n, R/2) float32 `torch.randn` draws of its LSH layers (if any).
 Provenance (versions, seeds, command) goes to `fixtures/PROVENANCE.json`.
 """
@@ -31,14 +32,14 @@ BASE = dict(vocab_size=40, hidden_size=16, num_attention_heads=2, attention_head
             feed_forward_size=32, is_decoder=True, hidden_dropout_prob=0.0,
             local_attention_probs_dropout_prob=0.0, lsh_attention_probs_dropout_prob=0.0,
             eos_token_id=None, pad_token_id=0, max_position_embeddings=64,
-            axial_pos_embds=False, hash_seed=7)
+            axial_pos_embds=False, hash_seed=7, initializer_range=0.5)
 CONFIGS = {
     # local attention only, learned positions, two chunks before
     "local_only": dict(attn_layers=["local", "local"], local_attn_chunk_length=4,
                        local_num_chunks_before=2, hidden_act="gelu"),
-    # shared-QK LSH only, one hash round
-    "lsh_only": dict(attn_layers=["lsh", "lsh"], lsh_attn_chunk_length=4, num_buckets=4,
-                     num_hashes=1, axial_pos_embds=True, axial_pos_shape=[8, 8],
+    # shared-QK LSH only, one hash round, byte-level vocabulary (ids = bytes + 2, as enwik8)
+    "lsh_only": dict(attn_layers=["lsh", "lsh"], vocab_size=258, lsh_attn_chunk_length=4,
+                     num_buckets=4, num_hashes=1, axial_pos_embds=True, axial_pos_shape=[8, 8],
                      axial_pos_embds_dim=[8, 8]),
     # alternating local / LSH as google/reformer-crime-and-punishment, factorised buckets,
     # different chunk lengths (padding to their lcm 8; LSH chunks 4)
@@ -57,6 +58,17 @@ CONFIGS = {
                        hash_seed=123),
 }
 LENGTHS = (32, 29, 6, 3)
+# Byte-level models: also the greedy continuation of [1 (start)] + UTF-8 bytes + 2, the ids
+# the exported `generate_text` signature feeds for this prompt.
+TEXT_PROMPT = "Reformer"
+
+
+def greedy(model, prompt, cached):
+    """Hugging Face's greedy `generate` of NEW_TOKENS tokens (no early stop) -> int64 array."""
+    gen = GenerationConfig(max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS,
+                           do_sample=False, num_beams=1, pad_token_id=0, eos_token_id=None,
+                           use_cache=cached)
+    return model.generate(torch.tensor(prompt), generation_config=gen).numpy()
 
 
 def main():
@@ -81,11 +93,12 @@ def main():
             prompt = rng.integers(1, config.vocab_size, size=(1, 5))
             arrays["prompt"] = prompt
             for cached in (False, True):
-                gen = GenerationConfig(max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS,
-                                       do_sample=False, num_beams=1, pad_token_id=0,
-                                       eos_token_id=None, use_cache=cached)
-                out = model.generate(torch.tensor(prompt), generation_config=gen)
-                arrays["greedy_cached" if cached else "greedy_uncached"] = out.numpy()
+                out = greedy(model, prompt, cached)
+                arrays["greedy_cached" if cached else "greedy_uncached"] = out
+            if config.vocab_size == 258:
+                text_ids = np.array([[1] + [b + 2 for b in TEXT_PROMPT.encode("utf-8")]])
+                arrays["text_ids"] = text_ids
+                arrays["greedy_text"] = greedy(model, text_ids, False)
         if "lsh" in config.attn_layers:
             factors = (config.num_buckets if isinstance(config.num_buckets, (list, tuple))
                        else [config.num_buckets])
@@ -103,7 +116,7 @@ def main():
         torch=torch.__version__, transformers=transformers.__version__,
         numpy=np.__version__, python=sys.version.split()[0], machine=platform.machine(),
         configurations={name: {**BASE, **o} for name, o in CONFIGS.items()},
-        lengths=list(LENGTHS), new_tokens=NEW_TOKENS)
+        lengths=list(LENGTHS), new_tokens=NEW_TOKENS, text_prompt=TEXT_PROMPT)
     with open(os.path.join(HERE, "PROVENANCE.json"), "w", encoding="utf-8") as f:
         json.dump(provenance, f, indent=1, sort_keys=True)
 
