@@ -36,7 +36,6 @@ def from_hf(directory, hash_seed=None):
       logits (float32; `tests/convert`).
     Raises: HFConfigError / HFWeightsError (one line, naming the field or weight).
     """
-    from reformer_keras.models.reformer_lm import ReformerLM  # pylint: disable=C0415
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
         raise hf_config.HFConfigError(f"{directory}: not a directory.")
@@ -44,6 +43,8 @@ def from_hf(directory, hash_seed=None):
     arguments = hf_config.lm_arguments(config, hash_seed=hash_seed)
     tensors, source = hf_weights.read_checkpoint(directory)
     tokenizer = hf_tokenizer(directory, arguments["vocab_size"])
+    # Keras / TensorFlow only once the checkpoint is known to be readable.
+    from reformer_keras.models.reformer_lm import ReformerLM  # pylint: disable=C0415
     model = ReformerLM(**arguments)
     model.build((None, None))
     hf_weights.assign(model, tensors)
