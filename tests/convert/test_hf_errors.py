@@ -138,3 +138,28 @@ def test_command_rejects_corrupt_checkpoint_without_writing(checkpoint, tmp_path
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("import_hf: error: ") and "corrupt safetensors file" in last
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # nothing written
+
+
+def test_spiece_model_becomes_the_tokenizer(tmp_path):
+    from reformer_keras.convert import hf_tokenizer  # pylint: disable=import-outside-toplevel
+    from reformer_keras.tokenizers.subword import (  # pylint: disable=import-outside-toplevel
+        SentencePieceTokenizer, train_sentencepiece)
+    from reformer_keras.tokenizers.text import ByteTokenizer  # pylint: disable=C0415
+    proto = train_sentencepiece(["a few months later, said the clerk"] * 20, vocab_size=280)
+    (tmp_path / "spiece.model").write_bytes(proto)
+    size = SentencePieceTokenizer(proto).vocab_size
+    tokenizer = hf_tokenizer(str(tmp_path), size)
+    assert isinstance(tokenizer, SentencePieceTokenizer)
+    assert tokenizer.detokenize(tokenizer.tokenize("a few")).numpy() == b"a few"
+    with pytest.raises(HFConfigError, match=f"{size} pieces, but config field `vocab_size`"):
+        hf_tokenizer(str(tmp_path), size + 1)
+    assert isinstance(hf_tokenizer(str(tmp_path / "none"), 258), ByteTokenizer)
+
+
+def test_presets_without_weights_say_so(caplog):
+    from reformer_keras.models import presets  # pylint: disable=import-outside-toplevel
+    assert "No weights" in presets.PRESETS["enwik8"]["description"]
+    assert "No weights" in presets.PRESETS["crime_and_punishment"]["description"]
+    with caplog.at_level("INFO"):
+        presets.from_preset("tiny_text")
+    assert "'tiny_text': randomly initialised weights" in caplog.text
