@@ -14,8 +14,7 @@ The conventions reproduced here (checked against Hugging Face's PyTorch model by
 
 from keras import ops
 
-MASK_VALUE = -1e9
-SELF_MASK_VALUE = -1e5
+from reformer_keras.layers.attention_utils import MASK_VALUE, SELF_MASK_VALUE  # -1e9, -1e5
 
 
 def static_or_cond(pred, true_fn, false_fn):

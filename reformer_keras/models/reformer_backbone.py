@@ -209,6 +209,9 @@ class ReformerBackbone(keras.layers.Layer):
         int ids (B, L) -> (B, L, 2 * d_model) float32. (A task fusing the final norm into its
         head calls this on the built backbone.)"""
         token_ids = input_checks.check_token_ids(token_ids, self.vocab_size)
+        if num_hashes is not None and "hf_lsh" in self.attention_types:
+            raise ValueError("`num_hashes` cannot be changed per call in a model with hf_lsh "
+                             "layers (their rounds are fixed: attention_options['hf_lsh']).")
         length = token_ids.shape[1]
         if isinstance(length, int) and length > self.max_len:
             raise ValueError(f"Sequence length {length} exceeds the model's max_len "
