@@ -12,7 +12,8 @@ def hf_tokenizer(directory, vocab_size):
     258-token vocabulary, else None."""
     spiece = os.path.join(directory, "spiece.model")
     if os.path.isfile(spiece):
-        from reformer_keras.tokenizers.subword import SentencePieceTokenizer  # pylint: disable=C0415
+        from reformer_keras.tokenizers.subword import (  # pylint: disable=C0415
+            SentencePieceTokenizer)
         tokenizer = SentencePieceTokenizer(spiece)
         if tokenizer.vocab_size != vocab_size:
             raise hf_config.HFConfigError(

@@ -48,7 +48,8 @@ def read_safetensors(path):
             shape = tuple(int(s) for s in info["shape"])
             begin, end = (int(o) for o in info["data_offsets"])
         except (KeyError, TypeError, ValueError):
-            raise HFWeightsError(f"{path}: corrupt safetensors entry {name!r} ({info!r}).") from None
+            raise HFWeightsError(
+                f"{path}: corrupt safetensors entry {name!r} ({info!r}).") from None
         count = int(np.prod(shape, dtype=np.int64))
         if not 0 <= begin <= end <= len(data) or end - begin != count * np.dtype(dtype).itemsize:
             raise HFWeightsError(f"{path}: corrupt safetensors entry {name!r}: byte range "
