@@ -163,3 +163,14 @@ def test_presets_without_weights_say_so(caplog):
     with caplog.at_level("INFO"):
         presets.from_preset("tiny_text")
     assert "'tiny_text': randomly initialised weights" in caplog.text
+
+
+def test_null_hash_seed_takes_the_converter_seed(checkpoint):
+    _, config, _ = checkpoint
+    assert config["hash_seed"] == 7
+    assert hf_config.lm_arguments(config, hash_seed=5)["attention_options"]["hf_lsh"][
+        "hash_seed"] == 7
+    null = {**config, "hash_seed": None}
+    assert hf_config.lm_arguments(null)["attention_options"]["hf_lsh"]["hash_seed"] == 0
+    assert hf_config.lm_arguments(null, hash_seed=5)["attention_options"]["hf_lsh"][
+        "hash_seed"] == 5
