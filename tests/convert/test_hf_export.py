@@ -4,6 +4,7 @@ ids ([1] + bytes + 2). Optionally (PyTorch and transformers importable) a live c
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -15,20 +16,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CALL = os.path.join(ROOT, "tests", "export", "_call_savedmodel.py")
 
 
-@pytest.mark.slow
-def test_exported_generate_text_matches_hugging_face_in_a_fresh_process(tmp_path):
-    directory = os.path.join(FIXTURES, "lsh_only")
-    ref = np.load(os.path.join(directory, "reference.npz"))
-    prompt = json.load(open(os.path.join(FIXTURES, "PROVENANCE.json"), encoding="utf-8"))[
-        "text_prompt"]
+def _export_and_generate(directory, tmp_path, prompt, name):
+    """Runs the import_hf command with --export_dir, then `generate_text` (greedy, 32 new
+    tokens) in a fresh process that cannot import reformer_keras -> the output dict."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     convert = subprocess.run(
         [sys.executable, "-m", "exports.import_hf", f"--hf_model={directory}",
-         f"--output={tmp_path / 'byte.keras'}", f"--export_dir={tmp_path / 'serving'}",
+         f"--output={tmp_path / (name + '.keras')}", f"--export_dir={tmp_path / 'serving'}",
          "--generation_length=48"], cwd=ROOT, env=env, capture_output=True, text=True,
         timeout=1200, check=False)
     assert convert.returncode == 0, convert.stderr[-2000:]
-    requests = [{"key": "greedy", "path": str(tmp_path / "serving" / "byte" / "1"),
+    requests = [{"key": "greedy", "path": str(tmp_path / "serving" / name / "1"),
                  "signature": "generate_text",
                  "inputs": {"prompt": {"value": [prompt], "dtype": "string"},
                             "max_new_tokens": {"value": 32, "dtype": "int32"},
@@ -42,10 +40,44 @@ def test_exported_generate_text_matches_hugging_face_in_a_fresh_process(tmp_path
     assert call.returncode == 0, call.stderr[-2000:]
     result = json.loads((tmp_path / "res.json").read_text())
     assert not result["modules"]["reformer_keras"]
-    out = result["results"]["greedy"]
+    return result["results"]["greedy"]
+
+
+@pytest.mark.slow
+def test_exported_generate_text_matches_hugging_face_in_a_fresh_process(tmp_path):
+    directory = os.path.join(FIXTURES, "lsh_only")
+    ref = np.load(os.path.join(directory, "reference.npz"))
+    prompt = json.load(open(os.path.join(FIXTURES, "PROVENANCE.json"), encoding="utf-8"))[
+        "text_prompt"]
+    out = _export_and_generate(directory, tmp_path, prompt, "byte")
     np.testing.assert_array_equal(np.array(out["token_ids"]["value"]), ref["greedy_text"])
     expected = bytes(int(i) - 2 for i in ref["greedy_text"][0, 1 + len(prompt):])
     assert out["continuation"]["value"][0].encode("latin-1") == expected
+
+
+@pytest.mark.slow
+def test_exported_sentencepiece_model_in_a_fresh_process(tmp_path):
+    """spiece.model in the checkpoint directory becomes the graph's tokenizer; the exported
+    continuation equals `model.generate` on [eos] + the SentencePiece ids, in this process."""
+    from reformer_keras.convert import from_hf  # pylint: disable=import-outside-toplevel
+    from reformer_keras.tokenizers.subword import (  # pylint: disable=import-outside-toplevel
+        train_sentencepiece)
+    directory = tmp_path / "ckpt"
+    shutil.copytree(os.path.join(FIXTURES, "alternating"), directory)  # vocab_size 40
+    text = ["a few months later the student raskolnikov walked down the street to the old "
+            "woman"] * 50  # 21 characters + 19 symbols = the fixture's 40 ids
+    proto = train_sentencepiece(text, vocab_size=40, byte_fallback=False, model_type="char",
+                                user_defined_symbols=[f"<x{i}>" for i in range(19)])
+    (directory / "spiece.model").write_bytes(proto)
+    model, tokenizer = from_hf(str(directory))
+    assert tokenizer.vocab_size == 40
+    prompt = "a few months"
+    ids = np.concatenate([[tokenizer.eos_id], tokenizer.tokenize(prompt).numpy()])[None]
+    expected = np.asarray(model.generate(ids.astype("int32"), 32, temperature=0.0))
+    out = _export_and_generate(str(directory), tmp_path, prompt, "ckpt_sp")
+    np.testing.assert_array_equal(np.array(out["token_ids"]["value"]), expected)
+    assert out["text"]["value"][0].encode("latin-1") == tokenizer.detokenize(
+        expected[0]).numpy()
 
 
 def test_live_hugging_face_comparison(tmp_path):
