@@ -76,7 +76,7 @@ def _fail(err):
 def main(argv):
     del argv
     # Heavy imports only after the flags are known to be good.
-    from reformer_keras.convert import from_hf  # pylint: disable=import-outside-toplevel
+    from reformer_keras.models import from_hf  # pylint: disable=import-outside-toplevel
     output = os.path.abspath(FLAGS.output)
     try:
         model, tokenizer = from_hf(FLAGS.hf_model, hash_seed=FLAGS.hash_seed)

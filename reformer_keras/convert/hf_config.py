@@ -134,5 +134,8 @@ def lm_arguments(config, hash_seed=None):
         if not isinstance(dims, list) or len(dims) != 2 or sum(dims) != hidden:
             raise HFConfigError(f"config field `axial_pos_embds_dim`: expected two ints summing "
                                 f"to hidden_size {hidden}, got {dims!r}.")
+        # The axial table covers prod(axial_pos_shape) positions (Hugging Face also rejects
+        # inputs longer than max_position_embeddings; ours accept up to the table's length).
+        arguments.pop("max_len")
         arguments.update(axial_shape=list(shape), axial_dims=list(dims))
     return arguments

@@ -6,21 +6,22 @@ import keras
 from keras import ops
 
 from reformer_keras.layers import hf_attention_utils as hu
-from reformer_keras.layers.self_attention_base import SelfAttentionBase, check_positive_int
+from reformer_keras import input_checks
+from reformer_keras.layers.self_attention_base import SelfAttentionBase
 
 
 def check_chunk_options(chunk_length, num_chunks_before, num_chunks_after, pad_multiple,
                         pad_min_length):
     """Validates the chunking options shared by the Hugging Face attention layers."""
-    chunk_length = check_positive_int("chunk_length", chunk_length)
-    pad_multiple = check_positive_int("pad_multiple", pad_multiple or chunk_length)
+    chunk_length = input_checks.integer("chunk_length", chunk_length)
+    pad_multiple = input_checks.integer("pad_multiple", pad_multiple or chunk_length)
     if pad_multiple % chunk_length:
         raise ValueError(f"`pad_multiple` ({pad_multiple}) must be a multiple of `chunk_length` "
                          f"({chunk_length}).")
-    pad_min_length = check_positive_int("pad_min_length",
+    pad_min_length = input_checks.integer("pad_min_length",
                                         chunk_length if pad_min_length is None else pad_min_length)
-    return (chunk_length, check_positive_int("num_chunks_before", num_chunks_before, 0),
-            check_positive_int("num_chunks_after", num_chunks_after, 0), pad_multiple,
+    return (chunk_length, input_checks.integer("num_chunks_before", num_chunks_before, 0),
+            input_checks.integer("num_chunks_after", num_chunks_after, 0), pad_multiple,
             pad_min_length)
 
 

@@ -10,7 +10,8 @@ from keras import ops
 from reformer_keras.layers import hf_attention_utils as hu
 from reformer_keras.layers import torch_randn
 from reformer_keras.layers.hf_local_attention import check_chunk_options
-from reformer_keras.layers.self_attention_base import SelfAttentionBase, check_positive_int
+from reformer_keras import input_checks
+from reformer_keras.layers.self_attention_base import SelfAttentionBase
 
 
 def check_num_buckets(num_buckets):
@@ -60,7 +61,7 @@ class HFLSHSelfAttention(SelfAttentionBase):
         kwargs["shared_qk"] = True
         super().__init__(num_heads, head_dim, **kwargs)
         self.num_buckets = check_num_buckets(num_buckets)
-        self.num_hashes = check_positive_int("num_hashes", num_hashes)
+        self.num_hashes = input_checks.integer("num_hashes", num_hashes)
         if isinstance(hash_seed, bool) or not isinstance(hash_seed, int) or not (
                 0 <= hash_seed < 2**32):
             raise ValueError(f"`hash_seed` must be an int in [0, 2**32), got {hash_seed!r}.")

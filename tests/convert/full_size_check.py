@@ -43,7 +43,7 @@ def make(directory):
 
 
 def check(directory):
-    from reformer_keras.convert import from_hf  # pylint: disable=import-outside-toplevel
+    from reformer_keras.models import from_hf  # pylint: disable=import-outside-toplevel
     model, _ = from_hf(directory)
     ref = np.load(f"{directory}/ref.npz")
     ids = ref["ids"].astype("int32")

@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from reformer_keras.convert import HFConfigError, HFWeightsError, from_hf
-from reformer_keras.convert import hf_config, hf_weights
+from reformer_keras.convert import HFConfigError, HFWeightsError, hf_config, hf_weights
+from reformer_keras.models import from_hf
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -129,6 +129,7 @@ def test_command_usage_errors_exit_2(args, message):
     assert len(lines) == 1 and lines[0].startswith("import_hf: error: ") and message in lines[0]
 
 
+@pytest.mark.slow  # the command imports TensorFlow (~30 s on a loaded 2-core machine)
 def test_command_rejects_corrupt_checkpoint_without_writing(checkpoint, tmp_path):
     directory, _, _ = checkpoint
     (directory / "model.safetensors").write_bytes(b"\x05\x00")
@@ -141,7 +142,7 @@ def test_command_rejects_corrupt_checkpoint_without_writing(checkpoint, tmp_path
 
 
 def test_spiece_model_becomes_the_tokenizer(tmp_path):
-    from reformer_keras.convert import hf_tokenizer  # pylint: disable=import-outside-toplevel
+    from reformer_keras.models.hf_checkpoint import hf_tokenizer  # pylint: disable=import-outside-toplevel
     from reformer_keras.tokenizers.subword import (  # pylint: disable=import-outside-toplevel
         SentencePieceTokenizer, train_sentencepiece)
     from reformer_keras.tokenizers.text import ByteTokenizer  # pylint: disable=C0415
@@ -158,8 +159,8 @@ def test_spiece_model_becomes_the_tokenizer(tmp_path):
 
 def test_presets_without_weights_say_so(caplog):
     from reformer_keras.models import presets  # pylint: disable=import-outside-toplevel
-    assert "No weights" in presets.PRESETS["enwik8"]["description"]
-    assert "No weights" in presets.PRESETS["crime_and_punishment"]["description"]
+    assert "No weights" in presets.PRESETS["enwik8"].description
+    assert "No weights" in presets.PRESETS["crime_and_punishment"].description
     with caplog.at_level("INFO"):
         presets.from_preset("tiny_text")
     assert "'tiny_text': randomly initialised weights" in caplog.text

@@ -59,7 +59,7 @@ def test_exported_generate_text_matches_hugging_face_in_a_fresh_process(tmp_path
 def test_exported_sentencepiece_model_in_a_fresh_process(tmp_path):
     """spiece.model in the checkpoint directory becomes the graph's tokenizer; the exported
     continuation equals `model.generate` on [eos] + the SentencePiece ids, in this process."""
-    from reformer_keras.convert import from_hf  # pylint: disable=import-outside-toplevel
+    from reformer_keras.models import from_hf  # pylint: disable=import-outside-toplevel
     from reformer_keras.tokenizers.subword import (  # pylint: disable=import-outside-toplevel
         train_sentencepiece)
     directory = tmp_path / "ckpt"
@@ -84,7 +84,7 @@ def test_live_hugging_face_comparison(tmp_path):
     """Random HF model built here (not from the fixtures): logits on a fresh config."""
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    from reformer_keras.convert import from_hf  # pylint: disable=import-outside-toplevel
+    from reformer_keras.models import from_hf  # pylint: disable=import-outside-toplevel
     torch.manual_seed(0)
     config = transformers.ReformerConfig(
         vocab_size=32, hidden_size=16, num_attention_heads=2, attention_head_size=8,

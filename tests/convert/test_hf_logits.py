@@ -11,9 +11,9 @@ import os
 import numpy as np
 import pytest
 
-from reformer_keras.convert import from_hf
+from reformer_keras.convert import hf_config
 from reformer_keras.layers import torch_randn
-from reformer_keras.models import ReformerLM
+from reformer_keras.models import ReformerLM, from_hf
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 NAMES = ["local_only", "lsh_only", "alternating", "axial_uneven", "multi_hash"]
@@ -58,7 +58,7 @@ def test_rotations_port_matches_torch_randn():
         ref = np.load(os.path.join(FIXTURES, name, "reference.npz"))
         if "rotations" not in ref:
             continue
-        config = from_hf.__globals__["hf_config"].read_config(os.path.join(FIXTURES, name))
+        config = hf_config.read_config(os.path.join(FIXTURES, name))
         ours = torch_randn.randn(config["hash_seed"], ref["rotations"].shape)
         # PyTorch's vectorised log / sin / cos (SLEEF) differ from NumPy's in the last bits.
         np.testing.assert_allclose(ours, ref["rotations"], rtol=0, atol=5e-7, err_msg=name)
