@@ -114,10 +114,11 @@ def run_image(part, record):
     else:
         minutes = getattr(FLAGS, f"{part}_minutes")
         steps = 20 if FLAGS.quick else getattr(FLAGS, f"{part}_steps")
-        load = os.getloadavg()[0]
+        load, cpu = os.getloadavg()[0], time.process_time()
         model, training = gi.train_model(run, path, max_minutes=minutes, steps=steps,
                                          seed=FLAGS.seed)
         record.update(training=dict(training, max_minutes=minutes,
+                                    cpu_seconds=round(time.process_time() - cpu, 1),
                                     load_average_start=round(load, 1),
                                     load_average_end=round(os.getloadavg()[0], 1)))
     per_class = 2 if FLAGS.quick else FLAGS.samples_per_class
@@ -142,11 +143,12 @@ def run_music(record):
     model_dir = os.path.join(FLAGS.work_dir, "music")
     dataset = "bach_chorales/tiny" if FLAGS.quick else "bach_chorales"
     if not FLAGS.reuse:
-        load = os.getloadavg()[0]
+        load, cpu = os.getloadavg()[0], time.process_time()
         training = gm.train_music(model_dir, FLAGS.data_dir, 20 if FLAGS.quick else
                                   FLAGS.music_steps, FLAGS.music_minutes, seed=FLAGS.seed,
                                   quick=FLAGS.quick)
         record.update(training=dict(training, max_minutes=FLAGS.music_minutes,
+                                    cpu_seconds=round(time.process_time() - cpu, 1),
                                     load_average_start=round(load, 1),
                                     load_average_end=round(os.getloadavg()[0], 1)))
     model, _ = load_checkpoint(model_dir)
@@ -158,12 +160,14 @@ def run_music(record):
 
 def run_text(record):
     from benchmarks import gallery_text as gt  # pylint: disable=import-outside-toplevel
-    load = os.getloadavg()[0]
+    load, cpu = os.getloadavg()[0], time.process_time()
     record.update(gt.run(os.path.join(FLAGS.work_dir, "text"), FLAGS.data_dir,
                          os.path.join(FLAGS.out_dir, "shakespeare_sample.txt"),
                          FLAGS.text_minutes, seed=FLAGS.seed, quick=FLAGS.quick,
                          reuse=FLAGS.reuse))
     record.setdefault("training", {}).update(load_average_start=round(load, 1),
+                                             cpu_seconds_with_eval=round(
+                                                 time.process_time() - cpu, 1),
                                              load_average_end=round(os.getloadavg()[0], 1))
 
 

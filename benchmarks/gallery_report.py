@@ -41,7 +41,9 @@ def _training(r):
         return "Model loaded from an earlier run (`--reuse`)."
     load = (f", load average {t.get('load_average_start')} -> {t.get('load_average_end')} "
             f"(other jobs shared the 2 cores)" if "load_average_start" in t else "")
-    return (f"Trained {t.get('steps')} steps in {t.get('train_seconds')} s "
+    cpu = t.get("cpu_seconds") or t.get("cpu_seconds_with_eval")
+    cpu = f" ({cpu} s of process CPU time)" if cpu else ""
+    return (f"Trained {t.get('steps')} steps in {t.get('train_seconds')} s{cpu} "
             f"(stopped by {t.get('stopped_by') or 'steps'}, limit {t.get('max_minutes')} min"
             f"{load}).")
 
