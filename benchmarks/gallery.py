@@ -19,6 +19,7 @@ Each part appends one JSON line (date, commit, machine, command, figures) to --l
 --doc (docs/gallery.md) is rewritten from the newest ledger line of every part.
 """
 
+import dataclasses
 import json
 import os
 import platform
@@ -52,23 +53,41 @@ def define_flags():
     flags.DEFINE_float("music_minutes", 15.0, "Training time limit of the music model.")
     flags.DEFINE_integer("music_steps", 600, "Training steps of the music model.")
     flags.DEFINE_float("text_minutes", 30.0, "Training time limit of the text model.")
+    flags.DEFINE_float("image_temperature", None, "Sampling temperature of the image parts "
+                       "(default: each model's, gallery_images.IMAGE_RUNS).")
     flags.DEFINE_integer("samples_per_class", 50, "Judged image samples per class.")
     flags.DEFINE_integer("music_samples", 32, "Music samples (model and bigram) measured.")
     flags.DEFINE_integer("seed", 0, "Training and sampling seed.")
     flags.DEFINE_bool("quick", False, "Smoke run: a few steps per part, few samples.")
 
 
+def fail(message):
+    """Usage error: one line on stderr, exit status 2."""
+    sys.stderr.write(f"gallery: error: {' '.join(str(message).split())}\n")
+    sys.exit(2)
+
+
+def parse_flags(argv):
+    try:
+        return FLAGS(argv)
+    except flags.Error as err:
+        return fail(err)
+
+
 def check_flags():
     bad = [p for p in FLAGS.only if p not in PARTS]
     if bad or not FLAGS.only:
-        raise app.UsageError(f"--only must list parts of {PARTS}, got {FLAGS.only}")
+        fail(f"--only must list parts of {PARTS}, got {FLAGS.only}")
+    if FLAGS.image_temperature is not None and FLAGS.image_temperature <= 0:
+        fail(f"--image_temperature must be positive, got "
+                             f"{FLAGS.image_temperature}")
     for name in ("digits_minutes", "mnist_minutes", "music_minutes", "text_minutes"):
         if getattr(FLAGS, name) <= 0:
-            raise app.UsageError(f"--{name} must be positive, got {getattr(FLAGS, name)}")
+            fail(f"--{name} must be positive, got {getattr(FLAGS, name)}")
     for name in ("digits_steps", "mnist_steps", "music_steps", "samples_per_class",
                  "music_samples"):
         if getattr(FLAGS, name) < 1:
-            raise app.UsageError(f"--{name} must be >= 1, got {getattr(FLAGS, name)}")
+            fail(f"--{name} must be >= 1, got {getattr(FLAGS, name)}")
 
 
 def context():
@@ -99,6 +118,8 @@ def run_image(part, record):
     import numpy as np  # pylint: disable=import-outside-toplevel
     dataset = "digits" if part == "digits" else "mnist_5k"
     run = gi.IMAGE_RUNS[dataset]
+    if FLAGS.image_temperature is not None:
+        run = dataclasses.replace(run, temperature=FLAGS.image_temperature)
     judge, judge_accuracy = gi.fit_judge(run, seed=FLAGS.seed)
     record.update(dataset=dataset, levels=run.levels, downsample=run.factor,
                   image_shape=list(judge.image_shape), judge="logistic regression",
@@ -173,7 +194,7 @@ def run_text(record):
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}")
+        fail(f"unexpected arguments {argv[1:]}")
     check_flags()
     from benchmarks import gallery_report  # pylint: disable=import-outside-toplevel
     os.makedirs(FLAGS.out_dir, exist_ok=True)
@@ -197,4 +218,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
