@@ -50,7 +50,9 @@ def define_flags():
     flags.DEFINE_integer("digits_steps", 1500, "Training steps of the digits model.")
     flags.DEFINE_float("mnist_minutes", 30.0, "Training time limit of the mnist_5k model.")
     flags.DEFINE_integer("mnist_steps", 1500, "Training steps of the mnist_5k model.")
-    flags.DEFINE_float("music_minutes", 15.0, "Training time limit of the music model.")
+    flags.DEFINE_float("music_minutes", 60.0, "Training time limit of the music model.")
+    flags.DEFINE_bool("music_resume", False, "Continue the music run in --work_dir/music up "
+                      "to --music_steps (after a time limit stopped it).")
     flags.DEFINE_integer("music_steps", 600, "Training steps of the music model.")
     flags.DEFINE_float("text_minutes", 30.0, "Training time limit of the text model.")
     flags.DEFINE_float("image_temperature", None, "Sampling temperature of the image parts "
@@ -167,7 +169,7 @@ def run_music(record):
         load, cpu = os.getloadavg()[0], time.process_time()
         training = gm.train_music(model_dir, FLAGS.data_dir, 20 if FLAGS.quick else
                                   FLAGS.music_steps, FLAGS.music_minutes, seed=FLAGS.seed,
-                                  quick=FLAGS.quick)
+                                  quick=FLAGS.quick, resume=FLAGS.music_resume)
         record.update(training=dict(training, max_minutes=FLAGS.music_minutes,
                                     cpu_seconds=round(time.process_time() - cpu, 1),
                                     load_average_start=round(load, 1),

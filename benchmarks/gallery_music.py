@@ -27,10 +27,14 @@ def chorale_events(split, data_dir, dataset="bach_chorales"):
     return [d for d in docs if d.size > 1]
 
 
-def train_music(model_dir, data_dir, steps, max_minutes, seed=0, quick=False):
-    """Trains the gallery's music model with `loop.train`; returns the training record."""
+def train_music(model_dir, data_dir, steps, max_minutes, seed=0, quick=False, resume=False):
+    """Trains the gallery's music model with `loop.train`; returns the training record.
+
+    `resume`: continue the run in `model_dir` (same flags) up to `steps` instead of starting
+    afresh (`loop.train` resumes from model_dir/backup)."""
     from reformer_keras.training.loop import TrainConfig, train  # pylint: disable=import-outside-toplevel
-    shutil.rmtree(model_dir, ignore_errors=True)
+    if not resume:
+        shutil.rmtree(model_dir, ignore_errors=True)
     overrides = (dict(d_model=16, num_layers=2, d_ff=32, bucket_size=8) if quick else
                  dict(d_model=128, num_layers=2, num_heads=2, d_ff=512, bucket_size=32,
                       num_hashes=2))
@@ -45,7 +49,7 @@ def train_music(model_dir, data_dir, steps, max_minutes, seed=0, quick=False):
     start = time.perf_counter()
     summary = train(cfg)
     logs = summary["logs"]
-    return dict(preset="tiny_music", overrides=overrides, seq_len=cfg.seq_len,
+    return dict(preset="tiny_music", overrides=overrides, seq_len=cfg.seq_len, resumed=resume,
                 batch_size=cfg.batch_size, steps=summary["step"], planned_steps=steps,
                 stopped_by=summary["stopped_by"],
                 train_seconds=round(time.perf_counter() - start, 1),
