@@ -134,16 +134,20 @@ def run_image(part, record):
     if FLAGS.reuse:
         from reformer_keras.training.loop import load_checkpoint  # pylint: disable=import-outside-toplevel
         model, _ = load_checkpoint(path)
+        training = gi.training_record(path)
+        if training:
+            record.update(training=dict(training, reused_model=True))
     else:
         minutes = getattr(FLAGS, f"{part}_minutes")
         steps = 20 if FLAGS.quick else getattr(FLAGS, f"{part}_steps")
         load, cpu = os.getloadavg()[0], time.process_time()
         model, training = gi.train_model(run, path, max_minutes=minutes, steps=steps,
                                          seed=FLAGS.seed)
-        record.update(training=dict(training, max_minutes=minutes,
-                                    cpu_seconds=round(time.process_time() - cpu, 1),
-                                    load_average_start=round(load, 1),
-                                    load_average_end=round(os.getloadavg()[0], 1)))
+        training.update(max_minutes=minutes, cpu_seconds=round(time.process_time() - cpu, 1),
+                        load_average_start=round(load, 1),
+                        load_average_end=round(os.getloadavg()[0], 1))
+        gi.save_training_record(path, training)
+        record.update(training=training)
     per_class = 2 if FLAGS.quick else FLAGS.samples_per_class
     images, judged = gi.judge_model(model, run, judge, per_class=per_class, seed=FLAGS.seed)
     record.update(judged)

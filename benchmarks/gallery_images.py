@@ -8,6 +8,7 @@ training split, its accuracy measured on the real test split) says which digit e
 """
 
 import dataclasses
+import json
 import math
 import os
 import time
@@ -41,7 +42,7 @@ class ImageRun:
 IMAGE_RUNS = {
     # digits' grey levels are already 17 (0..16 scaled to 0..255): levels=17 is the identity.
     "digits": ImageRun("digits", levels=17, factor=1, steps=1500),
-    "mnist_5k": ImageRun("mnist_5k", levels=4, factor=2, steps=1500),
+    "mnist_5k": ImageRun("mnist_5k", levels=4, factor=2, steps=1500, temperature=0.6),
 }
 
 
@@ -108,10 +109,26 @@ def train_model(run, model_path, max_minutes=30.0, steps=None, seed=0, verbose=2
     os.makedirs(os.path.dirname(os.path.abspath(model_path)), exist_ok=True)
     model.save(model_path)
     losses = history.history.get("loss", [float("nan")])
-    return model, dict(steps=int(model.optimizer.iterations.numpy()), planned_steps=steps,
-                       stopped_by=limit.reason, train_seconds=round(seconds, 1),
-                       train_loss=round(float(losses[-1]), 4),
-                       bits_per_dim=round(float(losses[-1]) / math.log(2), 4))
+    record = dict(steps=int(model.optimizer.iterations.numpy()), planned_steps=steps,
+                  stopped_by=limit.reason, train_seconds=round(seconds, 1),
+                  train_loss=round(float(losses[-1]), 4),
+                  bits_per_dim=round(float(losses[-1]) / math.log(2), 4))
+    save_training_record(model_path, record)
+    return model, record
+
+
+def save_training_record(model_path, record):
+    """Writes the training record beside the model (read back with `--reuse`)."""
+    with open(model_path + ".json", "w") as f:
+        json.dump(record, f)
+
+
+def training_record(model_path):
+    """The record `train_model` wrote beside the model (None if there is none)."""
+    if not os.path.exists(model_path + ".json"):
+        return None
+    with open(model_path + ".json") as f:
+        return json.load(f)
 
 
 def sample_per_class(model, per_class, seed=0, temperature=1.0, top_k=0, batch=100):

@@ -124,7 +124,14 @@ def write_markdown(ledger, doc):
              "knows nothing of the models. Regenerate everything with "
              "`python -m benchmarks.gallery` (flags: `--only`, `--*_minutes`, `--*_steps`); "
              "every run appends its figures to "
-             "[results/gallery.jsonl](results/gallery.jsonl).", ""]
+             "[results/gallery.jsonl](results/gallery.jsonl).", "",
+             "The image models are class-conditional: each image starts with the token 256 + "
+             "its digit, and every layer uses full attention, so that every pixel sees that "
+             "token (an LSH layer lets a pixel see only the tokens hashed into its bucket, a "
+             "local layer only its neighbours). A pixel model trained without labels (the "
+             "trainers' `--task=image` starts every image with the same token) is asked for no "
+             "digit and draws strokes of all of them. The judges live in "
+             "`reformer_keras.evaluation` (`ImageJudge`, `music_measures`, `EventBigram`).", ""]
     if "digits" in records:
         parts.append(_image_section(records["digits"], "digits_samples.png", "digits_real.png"))
     if "mnist" in records:

@@ -2,12 +2,14 @@
 
 The judge is trained on real images only (it knows nothing of the generator) and must see
 images in the same form as the generator produces them: `transform_images` (optional
-downsampling by block averaging, then grey levels quantised) is applied to the real training
-images, and a generator trained on transformed images emits images in that form already.
+downsampling by block averaging, then grey levels quantised) is applied to the real images it
+is given at their original size, and a generator trained on transformed images emits images in
+that form already (images of the transformed size are only quantised, which keeps them).
 
   judge = ImageJudge(levels=4, factor=2).fit(train_images, train_labels)
   judge.score(test_images, test_labels)           # held-out accuracy on real images
   judge.judge(samples, class_ids)                 # {"overall": .., "per_class": {c: ..}, ..}
+  # samples: (N, H/factor, W/factor, 1) as generated; real images: (N, H, W, 1) as loaded
 
 Images are uint8 (N, H, W, 1) (or (N, H, W)); labels / class ids int (N,).
 """
@@ -74,7 +76,13 @@ class ImageJudge:
         self.classifier, self.image_shape = None, None
 
     def _features(self, images):
-        images = transform_images(images, self.levels, self.factor)
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[..., None]
+        if self.image_shape is not None and images.shape[1:] == self.image_shape:
+            images = quantize_levels(images, self.levels)  # already in the generator's form
+        else:
+            images = transform_images(images, self.levels, self.factor)
         if self.image_shape is not None and images.shape[1:] != self.image_shape:
             raise ValueError(f"the judge was fitted on images of shape {self.image_shape} "
                              f"(after its transform), got {images.shape[1:]}")
