@@ -42,7 +42,7 @@ class ImageRun:
 IMAGE_RUNS = {
     # digits' grey levels are already 17 (0..16 scaled to 0..255): levels=17 is the identity.
     "digits": ImageRun("digits", levels=17, factor=1, steps=1500),
-    "mnist_5k": ImageRun("mnist_5k", levels=4, factor=2, steps=1500, temperature=0.6),
+    "mnist_5k": ImageRun("mnist_5k", levels=4, factor=2, steps=1500, temperature=0.8),
 }
 
 

@@ -45,7 +45,9 @@ def _training(r):
     cpu = f" ({cpu} s of process CPU time)" if cpu else ""
     return (f"Trained {t.get('steps')} steps in {t.get('train_seconds')} s{cpu} "
             f"(stopped by {t.get('stopped_by') or 'steps'}, limit {t.get('max_minutes')} min"
-            f"{load}).")
+            f"{load})." + (" Continued from an earlier run of the same model and data that its time "
+                           "limit stopped (both in the ledger)." if t.get("resumed") else "")
+            + (f" Training record {t['note']}." if t.get("note") else ""))
 
 
 def _image_section(r, picture, real):
@@ -86,8 +88,12 @@ def _music_section(r):
             means = ["-", "-", "-"]
         else:
             means = [f"{s[k][key]:.2f}" for k in ("held_out", "model", "bigram")]
-        lines.append(f"| {name} | {' | '.join(means)} | **{d['model'][key]:.3f}** | "
-                     f"{d['bigram'][key]:.3f} |")
+        model, bigram = f"{d['model'][key]:.3f}", f"{d['bigram'][key]:.3f}"
+        if d["model"][key] < d["bigram"][key]:
+            model = f"**{model}**"
+        elif d["bigram"][key] < d["model"][key]:
+            bigram = f"**{bigram}**"
+        lines.append(f"| {name} | {' | '.join(means)} | {model} | {bigram} |")
     return "\n".join([
         f"## {TITLES['music']}", "",
         "![model sample](results/bach_chorale.png)", "",
@@ -97,7 +103,7 @@ def _music_section(r):
         f"{r['samples']} model samples and {r['samples']} samples of a bigram event model "
         f"(fitted on the training chorales) of {r['events']} events each, against the first "
         f"{r['events']} events of the {r['held_out_pieces']} held-out (validation and test) "
-        f"chorales. Distances to the held-out set (smaller is closer): histograms by total "
+        f"chorales. Distances to the held-out set (smaller is closer; the closer one in bold): histograms by total "
         f"variation, the scalar measures by the Wasserstein distance between per-piece values "
         f"over the held-out standard deviation. **The model is closer on "
         f"{len(r['model_closer_on'])} of 4 measures** ({', '.join(r['model_closer_on'])}).",
