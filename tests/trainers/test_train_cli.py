@@ -98,6 +98,7 @@ def main_job(tmp_path_factory, shared_data_dir):
 def test_main_job_smoke_writes_a_text_sample(main_job):
     model_dir, result = main_job
     assert "bits_per_char" in result.stdout and "done: step 4/4" in result.stdout
+    assert "what to expect: " in result.stdout and "bits/char" in result.stdout
     sample = model_dir / "samples" / "final.txt"
     assert sample.exists() and sample.stat().st_size > 0
     assert (model_dir / "samples" / "step-000002.txt").exists()
