@@ -10,6 +10,7 @@ backup/ (resume after a kill: rerun with the same flags), logs/ (TensorBoard), s
 loss_log.csv, summary.json. `--helpfull` documents every flag.
 """
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -40,7 +41,13 @@ def config_from_flags():
 def main(argv):
     if len(argv) > 1:
         trainer_flags.fail(PROGRAM, "(positional)", f"unexpected arguments {argv[1:]}")
+    from reformer_keras.training.run_lock import RunLock, RunLockedError
+    try:  # fail fast, before TensorFlow starts; train() takes the lock again for the run
+        RunLock(FLAGS.model_dir).acquire().release()
+    except RunLockedError as err:
+        trainer_flags.fail(PROGRAM, f"model_dir={FLAGS.model_dir}", err)
     from reformer_keras.training import get_strategy, train
+    from reformer_keras.training.nan_guard import NonFiniteError
     cfg = config_from_flags()
     try:
         strategy = get_strategy(cfg.strategy)  # before any other TensorFlow work
@@ -52,7 +59,15 @@ def main(argv):
             runtime.reserve_cpu_pool(FLAGS.reserve_cpu_pool_gib)
         except MemoryError as err:
             trainer_flags.fail(PROGRAM, f"reserve_cpu_pool_gib={FLAGS.reserve_cpu_pool_gib}", err)
-    summary = train(cfg, strategy=strategy)
+    try:
+        summary = train(cfg, strategy=strategy)
+    except RunLockedError as err:
+        trainer_flags.fail(PROGRAM, f"model_dir={FLAGS.model_dir}", err)
+    except NonFiniteError as err:
+        sys.stderr.write(f"{PROGRAM}: error: stopped at the first {err}; checkpoints, backup, "
+                         "samples and exports keep the last good state (summary.json); rerun "
+                         "to resume from it, e.g. with a lower --learning_rate\n")
+        sys.exit(1)
     logs = summary["logs"]
     metric = summary["metric"]
     print(f"done: step {summary['step']}/{summary['total_steps']} in "

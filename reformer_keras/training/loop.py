@@ -20,7 +20,10 @@ import keras
 
 from reformer_keras.datasets import pipelines
 from reformer_keras.training import callbacks as cb
+from reformer_keras import fault_injection
 from reformer_keras.training import model_factory, samples
+from reformer_keras.training.nan_guard import NonFiniteError, NonFiniteGuard
+from reformer_keras.training.run_lock import RunLock
 from reformer_keras.training.metrics import BitsPerToken, WarmupSchedule
 from reformer_keras.training.strategy import (get_strategy, is_chief, is_multi_worker,
                                               patch_keras_multi_worker_logs)
@@ -104,15 +107,17 @@ def prepare_data(dataset, data_dir):
         tfds.builder(dataset, data_dir=data_dir).download_and_prepare()
 
 
-def _datasets(cfg, info, strategy):
+def _datasets(cfg, info, strategy, start_step=0):
+    """(train, validation) datasets; the training stream skips the `start_step` batches a
+    resumed run already trained on, so it continues exactly where its backup was taken."""
     kwargs = dict(task=cfg.task, seq_len=cfg.seq_len, batch_size=cfg.batch_size,
                   data_dir=cfg.data_dir, seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer)
     if is_multi_worker(strategy):
         train_ds = strategy.distribute_datasets_from_function(
             lambda ctx: pipelines.make_dataset(cfg.dataset, training=True, input_context=ctx,
-                                               **kwargs))
+                                               **kwargs).skip(start_step))
         return train_ds, None  # (validation is run single-worker with trainers/evaluate.py)
-    train_ds = pipelines.make_dataset(cfg.dataset, training=True, **kwargs)
+    train_ds = pipelines.make_dataset(cfg.dataset, training=True, **kwargs).skip(start_step)
     val_ds = None
     if cfg.eval_steps:
         val_ds = pipelines.make_dataset(cfg.dataset, training=False, repeat=True, **kwargs)
@@ -153,9 +158,21 @@ def _export(model, cfg):
 
 
 def train(cfg: TrainConfig, strategy=None):
-    """Runs (or resumes) a training run; returns the summary dict (also in summary.json)."""
-    start = time.time()
+    """Runs (or resumes) a training run; returns the summary dict (also in summary.json).
+
+    The chief holds `<model_dir>/.lock` for the whole run (`run_lock.RunLockedError` if another
+    run holds it). A non-finite loss or weight raises `NonFiniteError` after summary.json
+    records it; checkpoints, backup, samples and exports then still hold the last good state.
+    """
     strategy = strategy or get_strategy(cfg.strategy)
+    if not is_chief(strategy):
+        return _train(cfg, strategy)
+    with RunLock(cfg.model_dir):
+        return _train(cfg, strategy)
+
+
+def _train(cfg, strategy):
+    start = time.time()
     info = pipelines.describe(cfg.dataset, cfg.task, cfg.seq_len)
     chief = is_chief(strategy)
     work_dir = cfg.model_dir if chief else tempfile.mkdtemp(prefix="reformer-worker-")
@@ -172,7 +189,8 @@ def train(cfg: TrainConfig, strategy=None):
         model = model_factory.build_model(cfg.task, cfg.resolved_preset(), info, cfg.overrides,
                                           seed=cfg.seed)
         compile_model(model, info, cfg, total)
-    train_ds, val_ds = _datasets(cfg, info, strategy)
+    resume_step = cb.backup_step(os.path.join(cfg.model_dir, "backup"))
+    train_ds, val_ds = _datasets(cfg, info, strategy, resume_step)
     if is_multi_worker(strategy):
         patch_keras_multi_worker_logs()
         spec = pipelines.make_dataset(cfg.dataset, task=cfg.task, seq_len=cfg.seq_len,
@@ -187,22 +205,36 @@ def train(cfg: TrainConfig, strategy=None):
                                      seed=cfg.seed, num_tokens=cfg.sample_tokens)
 
     limit = cb.StepLimit(total, cfg.max_minutes)
-    loss_log = cb.LossLog(os.path.join(work_dir, "loss_log.csv"), write=chief)
-    callbacks = [  # order matters: ckpt-N is written before the backup records epoch N
+    loss_log = cb.LossLog(os.path.join(work_dir, "loss_log.csv"), write=chief,
+                          resume_step=resume_step)
+    callbacks = [  # order matters: the guard first; ckpt-N before the backup records epoch N
+        fault_injection.FaultHooks(),
+        NonFiniteGuard(),
         cb.AtomicModelCheckpoint(os.path.join(cfg.model_dir, "checkpoints",
                                               "ckpt-{epoch:04d}.keras"), write=chief),
         cb.AtomicBackupAndRestore(os.path.join(cfg.model_dir, "backup"), write=chief,
                                   delete_checkpoint=False),
         limit,
         keras.callbacks.TensorBoard(os.path.join(work_dir, "logs"), update_freq=max(1, spe // 4)),
-        keras.callbacks.TerminateOnNaN(),
         loss_log,
         cb.SampleEvery(lambda m, step: write(m, f"step-{step:06d}"), cfg.sample_every,
                        write=chief),
     ]
-    history = model.fit(train_ds, epochs=epochs, steps_per_epoch=spe, validation_data=val_ds,
-                        validation_steps=cfg.eval_steps if val_ds is not None else None,
-                        callbacks=callbacks, verbose=cfg.verbose)
+    try:
+        history = model.fit(train_ds, epochs=epochs, steps_per_epoch=spe,
+                            validation_data=val_ds,
+                            validation_steps=cfg.eval_steps if val_ds is not None else None,
+                            callbacks=callbacks, verbose=cfg.verbose)
+    except NonFiniteError as err:
+        if chief:
+            last_good = cb.backup_step(os.path.join(cfg.model_dir, "backup"))
+            summary = dict(step=err.step, total_steps=total, stopped_by="non_finite",
+                           non_finite=dict(step=err.step, cause=err.cause),
+                           resume_step=last_good, metric=metric_name(info), samples=[],
+                           export=None, wall_seconds=round(time.time() - start, 1))
+            cb.atomic_write_text(os.path.join(cfg.model_dir, "summary.json"),
+                                 json.dumps(summary, indent=1))
+        raise
     paths = write(model, "final") if chief else []
     exported = _export(model, cfg) if chief and cfg.export else None
     logs = {k: float(v[-1]) for k, v in history.history.items() if v}
