@@ -179,10 +179,7 @@ class ReformerBackbone(keras.layers.Layer):
         int ids (B, L) -> (B, L, 2 * d_model) float32. (A task fusing the final norm into its
         head calls this on the built backbone.)"""
         token_ids = input_checks.check_token_ids(token_ids, self.vocab_size)
-        length = token_ids.shape[1]
-        if isinstance(length, int) and length > self.max_len:
-            raise ValueError(f"Sequence length {length} exceeds the model's max_len "
-                             f"{self.max_len}.")
+        token_ids = input_checks.check_length(token_ids, self.max_len)
         x = self.token_embedding(token_ids)
         if isinstance(self.position_embedding, AxialPositionalEmbedding):
             x = self.position_embedding(x)
