@@ -6,7 +6,8 @@
 Writes `<export_dir>/<model_name>/<next version>/` (atomically; existing versions are never
 touched) and `<export_dir>/models.config` (TF Serving model_config_list of every model in
 export_dir), then prints the serving command. Signatures: see reformer_keras/export/README.md.
-Bad flags give a one-line error and exit status 1.
+Bad flags give a one-line error (`export: error: ...`) and exit status 2; a model that cannot
+be loaded or exported gives a one-line error and exit status 1.
 """
 
 import os
@@ -24,6 +25,10 @@ flags.DEFINE_integer("generation_length", None, "Cache length of the sampling si
                      "(prompt + new tokens <= it; default: the model's max_len).")
 flags.DEFINE_enum("text_signatures", "auto", ["auto", "yes", "no"], "Add score_text / "
                   "generate_text (ByteTokenizer) to a ReformerLM; auto = iff vocab_size is 258.")
+flags.DEFINE_string("config_base_path", None, "Directory that models.config names as the "
+                    "parent of each model's base_path, as the server sees it (e.g. /models when "
+                    "a container mounts --export_dir there); default: --export_dir's absolute "
+                    "path.")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -63,16 +68,23 @@ def _check_flags():
         raise ValueError(f"--model_name {name!r} must be letters, digits, '_', '.', '-'.")
     if FLAGS.generation_length is not None and FLAGS.generation_length < 2:
         raise ValueError(f"--generation_length must be >= 2, got {FLAGS.generation_length}.")
+    if FLAGS.config_base_path is not None and not FLAGS.config_base_path.strip():
+        raise ValueError("--config_base_path must be a non-empty directory path.")
     return name
+
+
+def _usage_error(message):
+    sys.stderr.write(f"export: error: {' '.join(str(message).split())}\n")
+    sys.exit(2)
 
 
 def main(argv):
     if len(argv) > 1:
-        sys.exit(f"export: error: unexpected arguments {argv[1:]}")
+        _usage_error(f"unexpected arguments {argv[1:]}")
     try:
         name = _check_flags()
     except ValueError as err:
-        sys.exit(f"export: error: {err}")
+        _usage_error(err)
     # Heavy imports only after the flags are known to be good.
     import keras  # pylint: disable=import-outside-toplevel
     import reformer_keras.models  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
@@ -81,7 +93,8 @@ def main(argv):
         model = keras.saving.load_model(FLAGS.model_path, compile=False)
         text = {"auto": None, "yes": True, "no": False}[FLAGS.text_signatures]
         result = export_model(model, FLAGS.export_dir, name,
-                              generation_length=FLAGS.generation_length, text_signatures=text)
+                              generation_length=FLAGS.generation_length, text_signatures=text,
+                              config_base_path=FLAGS.config_base_path)
     except (ValueError, OSError) as err:
         sys.exit(f"export: error: {' '.join(str(err).split())}")
     print(f"Exported {name} version {result['version']} to {result['path']}\n"
@@ -90,7 +103,8 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    from trainers.flags import one_line_parser  # pylint: disable=import-outside-toplevel
+    app.run(main, flags_parser=one_line_parser("export"))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ trainer_flags.define_checkpoint_flag()
 trainer_flags._define("string", "split", None, "Split to evaluate (default: the dataset's "
                       "evaluation split, validation or test).")
 trainer_flags._define("integer", "eval_batches", 20, "Number of batches to evaluate.")
+trainer_flags._positive("eval_batches")
 trainer_flags._define("string", "output", None, "Optional JSON file for the results.")
 FLAGS = flags.FLAGS
 

@@ -6,6 +6,7 @@ with one line on stderr naming the flag, e.g.
 and exit status 2.
 """
 import os
+import re
 import sys
 
 from absl import flags
@@ -141,6 +142,10 @@ def define_train_flags():
     flags.register_validator("max_minutes", lambda v: v is None or v >= 0,
                              message="must be >= 0")
     flags.register_validator("sample_every", lambda v: v >= 0, message="must be >= 0")
+    for name in ("warmup_steps", "eval_steps"):
+        flags.register_validator(name, lambda v: v is not None and v >= 0,
+                                 message="must be >= 0")
+    _positive("sample_tokens")
     flags.register_validator("stored_top_blocks", lambda v: v is None or v >= 0,
                              message="must be >= 0")
     flags.register_validator("reserve_cpu_pool_gib", lambda v: 0 <= v < 2**20,
@@ -167,6 +172,16 @@ def one_line_parser(program):
             sys.stderr.write(f"{program}: error: {message}\n")
             sys.exit(2)
     return parse
+
+
+def model_option_error(program, err):
+    """Exits with the one-line format for a model option the model's own validation rejected:
+    the flag is the first `name` the message quotes that is a flag of this program."""
+    message = str(err)
+    for name in re.findall(r"`(\w+)`", message):
+        if name in FLAGS and FLAGS[name].present:
+            fail(program, f"{name}={FLAGS[name].value}", message)
+    fail(program, "(model options)", message)
 
 
 def fail(program, flag, message):

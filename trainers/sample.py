@@ -17,6 +17,7 @@ trainer_flags.define_checkpoint_flag()
 trainer_flags._define("string", "output_dir", None, "Where to write the samples.")
 trainer_flags._define("string", "tag", "sample", "File stem of the samples.")
 trainer_flags._define("integer", "sample_tokens", 256, "Tokens / events to sample.")
+trainer_flags._positive("sample_tokens")
 FLAGS = flags.FLAGS
 
 

@@ -41,24 +41,30 @@ def config_from_flags():
 def main(argv):
     if len(argv) > 1:
         trainer_flags.fail(PROGRAM, "(positional)", f"unexpected arguments {argv[1:]}")
-    from reformer_keras.training.run_lock import RunLock, RunLockedError
-    try:  # fail fast, before TensorFlow starts; train() takes the lock again for the run
-        RunLock(FLAGS.model_dir).acquire().release()
-    except RunLockedError as err:
-        trainer_flags.fail(PROGRAM, f"model_dir={FLAGS.model_dir}", err)
     from reformer_keras.training import get_strategy, train
+    from reformer_keras.training.loop import check_model_options
     from reformer_keras.training.nan_guard import NonFiniteError
+    from reformer_keras.training.run_lock import RunLock, RunLockedError
     cfg = config_from_flags()
     try:
         strategy = get_strategy(cfg.strategy)  # before any other TensorFlow work
     except ValueError as err:
         trainer_flags.fail(PROGRAM, f"strategy={cfg.strategy}", err)
+    if os.path.exists(os.path.join(cfg.model_dir, ".lock")):
+        try:  # fail before data work; train() holds the lock for the whole run
+            RunLock(cfg.model_dir).acquire().release()
+        except RunLockedError as err:
+            trainer_flags.fail(PROGRAM, f"model_dir={FLAGS.model_dir}", err)
     if FLAGS.reserve_cpu_pool_gib:
         from reformer_keras import runtime
         try:
             runtime.reserve_cpu_pool(FLAGS.reserve_cpu_pool_gib)
         except MemoryError as err:
             trainer_flags.fail(PROGRAM, f"reserve_cpu_pool_gib={FLAGS.reserve_cpu_pool_gib}", err)
+    try:
+        check_model_options(cfg)
+    except ValueError as err:
+        trainer_flags.model_option_error(PROGRAM, err)
     try:
         summary = train(cfg, strategy=strategy)
     except RunLockedError as err:

@@ -157,6 +157,14 @@ def _export(model, cfg):
     return result["path"]
 
 
+def check_model_options(cfg: TrainConfig):
+    """Raises ValueError if the model or one of its layers rejects the run's options
+    (constructs the model without weights; the trainers call it before any data work)."""
+    info = pipelines.describe(cfg.dataset, cfg.task, cfg.seq_len)
+    model_factory.build_model(cfg.task, cfg.resolved_preset(), info, cfg.overrides,
+                              seed=cfg.seed, build=False)
+
+
 def train(cfg: TrainConfig, strategy=None):
     """Runs (or resumes) a training run; returns the summary dict (also in summary.json).
 

@@ -112,8 +112,9 @@ def model_config(task, preset, info, overrides):
     return config
 
 
-def build_model(task, preset, info, overrides=None, seed=None):
-    """The (built) Keras model for `task`, inputs (B, info.seq_len)."""
+def build_model(task, preset, info, overrides=None, seed=None, build=True):
+    """The (built) Keras model for `task`, inputs (B, info.seq_len). `build=False`: constructed
+    only (no weights), which runs every option check of the model and its layers."""
     config = model_config(task, preset, info, dict(overrides or {}))
     if seed is not None:
         config["seed"] = seed
@@ -128,6 +129,8 @@ def build_model(task, preset, info, overrides=None, seed=None):
         config.pop("num_classes", None)
         config["vocab_size"] = info.vocab_size
         model = ReformerLM(**config)
+    if not build:
+        return model
     if task == "seq2seq":
         shape = (None, info.seq_len)
         model.build({"encoder_token_ids": shape, "decoder_token_ids": shape})

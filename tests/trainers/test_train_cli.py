@@ -23,6 +23,13 @@ BAD_FLAGS = [  # (flags, text the one-line error must contain)
     (["--stored_top_blocks=-1"], "--stored_top_blocks=-1"),
     (["--attn_chunks=0"], "--attn_chunks=0"),
     (["--reserve_cpu_pool_gib=-1"], "--reserve_cpu_pool_gib=-1"),
+    (["--warmup_steps=-1"], "--warmup_steps=-1"),
+    (["--eval_steps=-1"], "--eval_steps=-1"),
+    (["--sample_tokens=0"], "--sample_tokens=0"),
+    # model options: rejected by the model's own validation, before any data work
+    (["--dropout=1.5"], "--dropout=1.5: `dropout` must be a float in [0, 1)"),
+    (["--dropout=-0.1"], "--dropout=-0.1"),
+    (["--num_heads=4", "--attn_chunks=3"], "--attn_chunks=3: `attn_chunks` must divide"),
 ]
 
 
