@@ -20,7 +20,8 @@ Signatures (explicit `tf.TensorSpec`s, named inputs, dict outputs; shapes in `si
                                 log_probs float32 (B, T), bits_per_char float32 (B,)
                generate_text    prompt string (B,), max_new_tokens int32 (), temperature
                                 float32 (), top_k int32 (), seed int64 () -> text string (B,),
-                                continuation string (B,), token_ids int32 (B, 1 + P + N)
+                                continuation string (B,), token_ids int32 (B, 1 + P + N);
+                                prompts of any lengths, each row as if sent alone
   image (ReformerImageGenerator)
                sample_images    count int32 (), seed int64 () [, class_id int32 () when
                                 class-conditional] -> images uint8 (count, H, W, C)
@@ -32,6 +33,7 @@ The graph uses only core TensorFlow ops (ByteTokenizer is core string ops); load
 `tf.saved_model.load` (after `import tensorflow_text` if a SentencePiece tokenizer was used).
 """
 
+import functools
 import logging
 import os
 import re
@@ -111,11 +113,14 @@ def build_archive(model, tokenizer=None, generation_length=None, text_signatures
     names = []
 
     def add(name, fn, specs):
-        archive.add_endpoint(name, fn, input_signature=specs)
+        @functools.wraps(fn)
+        def checked(*args):  # every input checked against its declared shape at run time
+            return fn(*[sig.declared(a, spec) for a, spec in zip(args, specs)])
+        archive.add_endpoint(name, checked, input_signature=specs)
         names.append(name)
 
     add("serving_default", lambda token_ids: sig.logits_fn(model, token_ids),
-        [_spec(None, tf.int32, "token_ids")])
+        [_spec([None, None], tf.int32, "token_ids")])
     scalar = lambda dtype, name: _spec([], dtype, name)  # noqa: E731
     if kind == "text":
         tokenizer = tokenizer or ByteTokenizer()
