@@ -20,6 +20,8 @@ import sys
 
 from absl import app, flags
 
+from exports import usage
+
 from reformer_keras.export import serving_client
 
 FLAGS = flags.FLAGS
@@ -94,8 +96,7 @@ def check_flags():
 
 
 def _usage_error(message):
-    sys.stderr.write(f"client: error: {' '.join(str(message).split())}\n")
-    sys.exit(2)
+    usage.usage_error("client", message)
 
 
 def main(argv):
@@ -122,8 +123,7 @@ def main(argv):
 
 
 def run():
-    from trainers.flags import one_line_parser  # pylint: disable=import-outside-toplevel
-    app.run(main, flags_parser=one_line_parser("client"))
+    app.run(main, flags_parser=usage.one_line_parser("client"))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import sys
 
 from absl import app, flags
 
+from exports import usage
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_path", None, "Trained model: a .keras file (keras.saving format).")
 flags.DEFINE_string("export_dir", None, "TF Serving base directory (created if missing).")
@@ -74,8 +76,7 @@ def _check_flags():
 
 
 def _usage_error(message):
-    sys.stderr.write(f"export: error: {' '.join(str(message).split())}\n")
-    sys.exit(2)
+    usage.usage_error("export", message)
 
 
 def main(argv):
@@ -103,8 +104,7 @@ def main(argv):
 
 
 def run():
-    from trainers.flags import one_line_parser  # pylint: disable=import-outside-toplevel
-    app.run(main, flags_parser=one_line_parser("export"))
+    app.run(main, flags_parser=usage.one_line_parser("export"))
 
 
 if __name__ == "__main__":

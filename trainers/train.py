@@ -42,7 +42,6 @@ def main(argv):
     if len(argv) > 1:
         trainer_flags.fail(PROGRAM, "(positional)", f"unexpected arguments {argv[1:]}")
     from reformer_keras.training import get_strategy, train
-    from reformer_keras.training.loop import check_model_options
     from reformer_keras.training.nan_guard import NonFiniteError
     from reformer_keras.training.run_lock import RunLock, RunLockedError
     cfg = config_from_flags()
@@ -50,6 +49,7 @@ def main(argv):
         strategy = get_strategy(cfg.strategy)  # before any other TensorFlow work
     except ValueError as err:
         trainer_flags.fail(PROGRAM, f"strategy={cfg.strategy}", err)
+    trainer_flags.check_fixed_length(PROGRAM)
     if os.path.exists(os.path.join(cfg.model_dir, ".lock")):
         try:  # fail before data work; train() holds the lock for the whole run
             RunLock(cfg.model_dir).acquire().release()
@@ -61,10 +61,6 @@ def main(argv):
             runtime.reserve_cpu_pool(FLAGS.reserve_cpu_pool_gib)
         except MemoryError as err:
             trainer_flags.fail(PROGRAM, f"reserve_cpu_pool_gib={FLAGS.reserve_cpu_pool_gib}", err)
-    try:
-        check_model_options(cfg)
-    except ValueError as err:
-        trainer_flags.model_option_error(PROGRAM, err)
     try:
         summary = train(cfg, strategy=strategy)
     except RunLockedError as err:

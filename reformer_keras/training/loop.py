@@ -103,7 +103,7 @@ def prepare_data(dataset, data_dir):
     spec = pipelines.get_spec(dataset)
     if spec.offline:
         import tensorflow_datasets as tfds
-        import reformer_keras.datasets  # noqa: F401  (registers the builders)
+        import reformer_keras.datasets.builders  # noqa: F401  (registers the builders)
         tfds.builder(dataset, data_dir=data_dir).download_and_prepare()
 
 
@@ -155,14 +155,6 @@ def _export(model, cfg):
     print(f"export: version {result['version']} at {result['path']} "
           f"(signatures: {', '.join(result['signatures'])})", flush=True)
     return result["path"]
-
-
-def check_model_options(cfg: TrainConfig):
-    """Raises ValueError if the model or one of its layers rejects the run's options
-    (constructs the model without weights; the trainers call it before any data work)."""
-    info = pipelines.describe(cfg.dataset, cfg.task, cfg.seq_len)
-    model_factory.build_model(cfg.task, cfg.resolved_preset(), info, cfg.overrides,
-                              seed=cfg.seed, build=False)
 
 
 def train(cfg: TrainConfig, strategy=None):

@@ -26,10 +26,10 @@ BAD_FLAGS = [  # (flags, text the one-line error must contain)
     (["--warmup_steps=-1"], "--warmup_steps=-1"),
     (["--eval_steps=-1"], "--eval_steps=-1"),
     (["--sample_tokens=0"], "--sample_tokens=0"),
-    # model options: rejected by the model's own validation, before any data work
+    # model options: rejected by the configuration's validation while parsing
     (["--dropout=1.5"], "--dropout=1.5: `dropout` must be a float in [0, 1)"),
     (["--dropout=-0.1"], "--dropout=-0.1"),
-    (["--num_heads=4", "--attn_chunks=3"], "--attn_chunks=3: `attn_chunks` must divide"),
+    (["--num_heads=4", "--attn_chunks=3"], "`attn_chunks` must divide num_heads=4"),
 ]
 
 
