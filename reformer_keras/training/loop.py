@@ -6,7 +6,8 @@ Layout of a model_dir:
   logs/                            TensorBoard (train / validation scalars, incl. bits)
   samples/<tag>.{txt,png,mid}      samples every --sample_every steps and at the end
   loss_log.csv                     "step,loss" per batch (Keras' running epoch mean)
-  summary.json                     final step, loss, bits, wall time
+  summary.json                     final step, loss, bits, wall time (or the non-finite step)
+  .lock                            held by the running chief (one run per model_dir)
 """
 import dataclasses
 import json
@@ -18,13 +19,13 @@ from typing import Optional
 
 import keras
 
+from reformer_keras import fault_injection
 from reformer_keras.datasets import pipelines
 from reformer_keras.training import callbacks as cb
-from reformer_keras import fault_injection
 from reformer_keras.training import model_factory, samples
+from reformer_keras.training.metrics import BitsPerToken, WarmupSchedule
 from reformer_keras.training.nan_guard import NonFiniteError, NonFiniteGuard
 from reformer_keras.training.run_lock import RunLock
-from reformer_keras.training.metrics import BitsPerToken, WarmupSchedule
 from reformer_keras.training.strategy import (get_strategy, is_chief, is_multi_worker,
                                               patch_keras_multi_worker_logs)
 from reformer_keras.training.tf_fused_adam import FusedAdam
