@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+import reformer_keras.datasets.builders  # noqa: F401  (registers this package's TFDS builders)
 from reformer_keras.datasets.registry import (IMAGE_START, IMAGE_VOCAB,  # noqa: F401
                                               TASK_MODALITIES, DatasetSpec, get_spec)
 
@@ -42,7 +43,6 @@ PACK_GROUP = 16  # documents concatenated per packing group
 
 def _duplication_length(name: str) -> int:
     """2 * (word_length + 1) of a duplication config, read without preparing the data."""
-    import reformer_keras.datasets.builders  # noqa: F401  (registers the builders)
     builder_cls = tfds.builder_cls("duplication")
     config = name.split(":")[0].split("/")[1] if "/" in name else \
         builder_cls.DEFAULT_BUILDER_CONFIG_NAME
@@ -205,8 +205,7 @@ def load_examples(name, split, data_dir=None, download=True):
     """`tfds.load(name, split=split)` (files in order; offline builders prepared on demand)."""
     spec = get_spec(name)
     if spec.offline:
-        import reformer_keras.datasets.builders  # noqa: F401  (registers the builders)
-    return tfds.load(name, split=split, data_dir=data_dir, shuffle_files=False,
+        return tfds.load(name, split=split, data_dir=data_dir, shuffle_files=False,
                      download=download)
 
 
