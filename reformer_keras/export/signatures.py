@@ -150,8 +150,8 @@ def sample_loop(model, prompt, num_new, temperature, top_k, seed, cache_length):
 def _check_new_tokens(num_new, prompt_length, limit, what):
     return _checked(num_new, [
         tf.debugging.assert_positive(num_new, message="`max_new_tokens` must be >= 1"),
-        tf.debugging.assert_less_equal(
-            prompt_length + num_new, limit,
+        tf.debugging.assert_less_equal(  # (not length + num_new: int32 overflow)
+            num_new, limit - prompt_length,
             message=f"too long: {what} + `max_new_tokens` must be <= {limit} tokens (the "
                     "export's generation length)")])
 
