@@ -20,6 +20,8 @@ import sys
 
 from absl import app, flags
 
+from exports import usage
+
 from reformer_keras.export import serving_client
 
 FLAGS = flags.FLAGS
@@ -70,14 +72,42 @@ def build_request(mode):
     return {"token_ids": [ids]}, {"token_ids": "int32"}
 
 
+def check_flags():
+    """Raises ValueError naming the first bad flag (a usage error)."""
+    if not FLAGS.model_name:
+        raise ValueError("--model_name is required.")
+    for name, ok, rule in [("max_new_tokens", FLAGS.max_new_tokens > 0, "must be > 0"),
+                           ("temperature", FLAGS.temperature >= 0, "must be >= 0"),
+                           ("top_k", FLAGS.top_k >= 0, "must be >= 0"),
+                           ("count", FLAGS.count > 0, "must be > 0"),
+                           ("timeout", FLAGS.timeout > 0, "must be > 0"),
+                           ("version", FLAGS.version is None or FLAGS.version > 0,
+                            "must be > 0"),
+                           ("class_id", FLAGS.class_id is None or FLAGS.class_id >= 0,
+                            "must be >= 0")]:
+        if not ok:
+            raise ValueError(f"flag --{name}={FLAGS[name].value}: {rule}")
+    try:
+        return build_request(FLAGS.mode)
+    except ValueError as err:
+        if "invalid literal" in str(err):
+            raise ValueError(f"flag --events={FLAGS.events!r}: must be comma-separated integers")
+        raise
+
+
+def _usage_error(message):
+    usage.usage_error("client", message)
+
+
 def main(argv):
     if len(argv) > 1:
-        sys.exit(f"client: error: unexpected arguments {argv[1:]}")
+        _usage_error(f"unexpected arguments {argv[1:]}")
     try:
-        if not FLAGS.model_name:
-            raise ValueError("--model_name is required.")
-        inputs, dtypes = build_request(FLAGS.mode)
-        signature = SIGNATURES[FLAGS.mode]
+        inputs, dtypes = check_flags()
+    except ValueError as err:
+        _usage_error(err)
+    signature = SIGNATURES[FLAGS.mode]
+    try:
         if FLAGS.protocol == "rest":
             outputs = serving_client.rest_predict(FLAGS.server, FLAGS.model_name, signature,
                                                   inputs, FLAGS.version, FLAGS.timeout)
@@ -93,7 +123,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    app.run(main, flags_parser=usage.one_line_parser("client"))
 
 
 if __name__ == "__main__":

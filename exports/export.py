@@ -11,7 +11,8 @@ tokenizer (from run.json; a SentencePiece model runs inside the exported graph) 
 Writes `<export_dir>/<model_name>/<next version>/` (atomically; existing versions are never
 touched) and `<export_dir>/models.config` (TF Serving model_config_list of every model in
 export_dir), then prints the serving command. Signatures: see reformer_keras/export/README.md.
-Bad flags give a one-line error and exit status 2.
+Bad flags give a one-line error (`export: error: ...`) and exit status 2; a model that cannot
+be loaded or exported gives a one-line error and exit status 1.
 """
 
 import os
@@ -19,6 +20,8 @@ import re
 import sys
 
 from absl import app, flags
+
+from exports import usage
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_path", None, "Trained model: a .keras file (keras.saving format).")
@@ -34,6 +37,10 @@ flags.DEFINE_integer("generation_length", None, "Cache length of the sampling si
                      "(prompt + new tokens <= it; default: the model's max_len).")
 flags.DEFINE_enum("text_signatures", "auto", ["auto", "yes", "no"], "Add score_text / "
                   "generate_text (ByteTokenizer) to a ReformerLM; auto = iff vocab_size is 258.")
+flags.DEFINE_string("config_base_path", None, "Directory that models.config names as the "
+                    "parent of each model's base_path, as the server sees it (e.g. /models when "
+                    "a container mounts --export_dir there); default: --export_dir's absolute "
+                    "path.")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -89,19 +96,25 @@ def _check_flags():
         raise ValueError(f"--model_name {name!r} must be letters, digits, '_', '.', '-'.")
     if FLAGS.generation_length is not None and FLAGS.generation_length < 2:
         raise ValueError(f"--generation_length must be >= 2, got {FLAGS.generation_length}.")
+    if FLAGS.config_base_path is not None and not FLAGS.config_base_path.strip():
+        raise ValueError("--config_base_path must be a non-empty directory path.")
     return name
+
+
+def _usage_error(message):
+    usage.usage_error("export", message)
 
 
 def main(argv):
     if len(argv) > 1:
-        _fail(f"unexpected arguments {argv[1:]}")
+        _usage_error(f"unexpected arguments {argv[1:]}")
     run = None
     try:
         if FLAGS.model_dir:
             run = _from_run()
         name = _check_flags()
     except ValueError as err:
-        _fail(err)
+        _usage_error(err)
     # Heavy imports only after the flags are known to be good.
     import keras  # pylint: disable=import-outside-toplevel
     import reformer_keras.models  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
@@ -114,9 +127,10 @@ def main(argv):
             from reformer_keras.training.run_tokenizer import load_tokenizer  # pylint: disable=import-outside-toplevel
             tokenizer = load_tokenizer(run.get("tokenizer"), FLAGS.model_dir)
         result = export_model(model, FLAGS.export_dir, name, tokenizer=tokenizer,
-                              generation_length=FLAGS.generation_length, text_signatures=text)
+                              generation_length=FLAGS.generation_length, text_signatures=text,
+                              config_base_path=FLAGS.config_base_path)
     except (ValueError, OSError) as err:
-        _fail(err)
+        _fail(err)  # the model could not be loaded or exported: exit 1
     print(f"Exported {name} version {result['version']} to {result['path']}\n"
           f"Signatures: {', '.join(result['signatures'])}\nConfig: {result['config']}")
     print(serving_instructions(FLAGS.export_dir, name, result["signatures"]))
@@ -124,12 +138,12 @@ def main(argv):
 
 def _fail(message):
     sys.stderr.write(f"export: error: {' '.join(str(message).split())}\n")
-    sys.exit(2)
+    sys.exit(1)
 
 
 def run():
     """Console-script entry point (`reformer-export`)."""
-    app.run(main)
+    app.run(main, flags_parser=usage.one_line_parser("export"))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ layers, the models and the trainers' flags.
 Scalar checks (`integer`, `rate`, `positive_float`, `boolean`, `seed`, `num_buckets`) are pure
 Python: this module imports neither TensorFlow nor Keras at import time (the trainers validate
 flags before importing TensorFlow; `reformer_keras.config` uses it). Tensor checks
-(`check_token_ids`, `check_prompt`) import NumPy / Keras when called.
+(`check_token_ids`, `check_length`, `check_prompt`) import NumPy / Keras when called.
 
 Static properties of tensors (dtype, rank) raise `ValueError` at call/trace time. Value ranges
 are checked in Python when the ids are concrete (eager tensors, NumPy); inside a traced graph
@@ -140,6 +140,32 @@ def check_token_ids(token_ids, vocab_size, name="token_ids"):
             with tf.control_dependencies(checks):
                 return tf.identity(token_ids)
     return token_ids
+
+
+def check_length(x, max_len, what="max_len"):
+    """Validates that axis 1 of `x` (B, L, ...) has L <= `max_len`. Returns `x`.
+
+    A static L raises ValueError at call / trace time; an unknown L (a `tf.function` or
+    SavedModel signature with shape [None, None]) gets a graph assertion, so an over-long
+    sequence fails with `tf.errors.InvalidArgumentError` naming both lengths instead of wrapping
+    positions. (XLA drops assertions: under `jit_compile` only the static check applies.)
+    """
+    import keras  # pylint: disable=import-outside-toplevel
+    length = x.shape[1]
+    if isinstance(length, int):
+        if length > max_len:
+            raise ValueError(f"Sequence length {length} exceeds {what} {max_len}.")
+        return x
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        if isinstance(x, tf.Tensor):
+            actual = tf.shape(x)[1]
+            check = tf.debugging.assert_less_equal(
+                actual, tf.constant(max_len, actual.dtype),
+                message=f"Sequence length (x) exceeds {what} (y = {max_len})")
+            with tf.control_dependencies([check]):
+                return tf.identity(x)
+    return x
 
 
 def _is_eager(x):

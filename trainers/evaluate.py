@@ -23,6 +23,7 @@ trainer_flags.define_model_dir_flag()
 trainer_flags._define("string", "split", None, "Split to evaluate (default: the run's "
                       "validation data, or the dataset's evaluation split).")
 trainer_flags._define("integer", "eval_batches", 20, "Number of batches to evaluate.")
+trainer_flags._positive("eval_batches")
 trainer_flags._define("string", "output", None, "Optional JSON file for the results.")
 FLAGS = flags.FLAGS
 OVERRIDABLE = ("task", "dataset", "data_dir", "seq_len", "batch_size")

@@ -185,6 +185,10 @@ def define_train_flags():
     flags.register_validator("max_minutes", lambda v: v is None or v >= 0,
                              message="must be >= 0")
     flags.register_validator("sample_every", lambda v: v >= 0, message="must be >= 0")
+    for name in ("warmup_steps", "eval_steps"):
+        flags.register_validator(name, lambda v: v is not None and v >= 0,
+                                 message="must be >= 0")
+    _positive("sample_tokens")
     flags.register_validator("reserve_cpu_pool_gib", lambda v: 0 <= v < 2**20,
                              message="must be a number of GiB >= 0")
     flags.register_multi_flags_validator(

@@ -15,6 +15,7 @@ sample and export need only --model_dir), checkpoints/ckpt-<epoch>.keras (the ne
 (TensorBoard), samples/, loss_log.csv, summary.json. `--helpfull` documents every flag.
 """
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -141,6 +142,8 @@ def main(argv):
     except DataError as err:
         trainer_flags.fail(PROGRAM, f"dataset={FLAGS.dataset}" if err.flag == "dataset"
                            else err.flag, err)
+    from reformer_keras.training.nan_guard import NonFiniteError
+    from reformer_keras.training.run_lock import RunLock, RunLockedError
     cfg = config_from_flags()
     for path, reason in scan.skipped if scan is not None else ():
         print(f"skipped: {path}: {reason}", flush=True)
@@ -155,6 +158,11 @@ def main(argv):
         trainer_flags.fail(PROGRAM, f"strategy={cfg.strategy}", err)
     if scan is None:
         trainer_flags.check_fixed_length(PROGRAM)
+    if os.path.exists(os.path.join(cfg.model_dir, ".lock")):
+        try:  # fail before data work; train() holds the lock for the whole run
+            RunLock(cfg.model_dir).acquire().release()
+        except RunLockedError as err:
+            trainer_flags.fail(PROGRAM, f"model_dir={FLAGS.model_dir}", err)
     if FLAGS.reserve_cpu_pool_gib:
         from reformer_keras import runtime
         try:
@@ -167,10 +175,17 @@ def main(argv):
         trainer_flags.fail(PROGRAM, err.flag, err)
     try:
         summary = train(cfg, strategy=strategy, plan=plan)
+    except RunLockedError as err:
+        trainer_flags.fail(PROGRAM, f"model_dir={FLAGS.model_dir}", err)
     except InitFromError as err:
         trainer_flags.fail(PROGRAM, f"init_from={cfg.init_from}", err)
     except MemoryBudgetError as err:
         trainer_flags.fail(PROGRAM, f"memory_budget_gib={FLAGS.memory_budget_gib}", err)
+    except NonFiniteError as err:
+        sys.stderr.write(f"{PROGRAM}: error: stopped at the first {err}; checkpoints, backup, "
+                         "samples and exports keep the last good state (summary.json); rerun "
+                         "to resume from it, e.g. with a lower --learning_rate\n")
+        sys.exit(1)
     logs = summary["logs"]
     metric = summary["metric"]
     print(f"done: step {summary['step']}/{summary['total_steps']} in "

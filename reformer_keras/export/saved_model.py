@@ -7,8 +7,10 @@ Layout (what `tensorflow_model_server` polls):
 
 Each export writes the NEXT free integer version and never touches existing ones. It is atomic:
 the SavedModel is written into a hidden temporary directory beside the versions
-(`<model_name>/.tmp-<version>-<random>`, which TF Serving ignores) and moved into place with one
-`os.rename`; on any failure the temporary directory is removed and no version appears.
+(`<model_name>/.tmp-<pid>-<random>`, which TF Serving ignores) and moved into place with one
+`os.rename`; on any failure the temporary directory is removed and no version appears, and the
+temporaries of a killed exporter (dead pid) are removed by the next export of the model.
+models.config is written through a unique temporary name and `os.replace`.
 
 Signatures (explicit `tf.TensorSpec`s, named inputs, dict outputs; shapes in `signatures.py`):
 
@@ -18,7 +20,8 @@ Signatures (explicit `tf.TensorSpec`s, named inputs, dict outputs; shapes in `si
                                 log_probs float32 (B, T), bits_per_char float32 (B,)
                generate_text    prompt string (B,), max_new_tokens int32 (), temperature
                                 float32 (), top_k int32 (), seed int64 () -> text string (B,),
-                                continuation string (B,), token_ids int32 (B, 1 + P + N)
+                                continuation string (B,), token_ids int32 (B, 1 + P + N);
+                                prompts of any lengths, each row as if sent alone
   image (ReformerImageGenerator)
                sample_images    count int32 (), seed int64 () [, class_id int32 () when
                                 class-conditional] -> images uint8 (count, H, W, C)
@@ -30,20 +33,22 @@ The graph uses only core TensorFlow ops (ByteTokenizer is core string ops); load
 `tf.saved_model.load` (after `import tensorflow_text` if a SentencePiece tokenizer was used).
 """
 
+import functools
 import logging
 import os
 import re
 import shutil
-import tempfile
 
 import keras
 import tensorflow as tf
 
+from reformer_keras.atomic_files import atomic_write_text, remove_stale_temporaries, tmp_dir
 from reformer_keras.export import signatures as sig
 from reformer_keras.models.reformer_image_generator import ReformerImageGenerator
 from reformer_keras.models.reformer_lm import ReformerLM
 from reformer_keras.models.reformer_music_generator import ReformerMusicGenerator
 from reformer_keras.tokenizers.text import ByteTokenizer
+from reformer_keras import fault_injection
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 CONFIG_FILENAME = "models.config"
@@ -108,11 +113,14 @@ def build_archive(model, tokenizer=None, generation_length=None, text_signatures
     names = []
 
     def add(name, fn, specs):
-        archive.add_endpoint(name, fn, input_signature=specs)
+        @functools.wraps(fn)
+        def checked(*args):  # every input checked against its declared shape at run time
+            return fn(*[sig.declared(a, spec) for a, spec in zip(args, specs)])
+        archive.add_endpoint(name, checked, input_signature=specs)
         names.append(name)
 
     add("serving_default", lambda token_ids: sig.logits_fn(model, token_ids),
-        [_spec(None, tf.int32, "token_ids")])
+        [_spec([None, None], tf.int32, "token_ids")])
     scalar = lambda dtype, name: _spec([], dtype, name)  # noqa: E731
     if kind == "text":
         tokenizer = tokenizer or ByteTokenizer()
@@ -161,7 +169,7 @@ def _write_archive(archive, path):
 
 
 def export_model(model, export_dir, model_name, tokenizer=None, generation_length=None,
-                 text_signatures=None, write_config=True):
+                 text_signatures=None, write_config=True, config_base_path=None):
     """Exports `model` as version N+1 of `<export_dir>/<model_name>/` (see module doc).
 
     Args:
@@ -170,6 +178,9 @@ def export_model(model, export_dir, model_name, tokenizer=None, generation_lengt
       model_name: letters, digits, `_`, `.`, `-` (the serving name: v1/models/<model_name>).
       tokenizer, generation_length, text_signatures: see `build_archive`.
       write_config: also (re)write `<export_dir>/models.config` listing every model there.
+      config_base_path: the directory models.config names as the parent of the models'
+        base_path (e.g. "/models" where a container mounts export_dir); default: export_dir's
+        absolute path.
     Returns: dict(path=<version dir>, version=int, signatures=[names], config=<path or None>).
     """
     if not isinstance(model_name, str) or not _NAME.match(model_name):
@@ -178,11 +189,13 @@ def export_model(model, export_dir, model_name, tokenizer=None, generation_lengt
     model_dir = os.path.join(os.path.abspath(os.fspath(export_dir)), model_name)
     archive, names = build_archive(model, tokenizer, generation_length, text_signatures)
     os.makedirs(model_dir, exist_ok=True)
+    remove_stale_temporaries(model_dir)
     version = next_version(model_dir)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
+    tmp = tmp_dir(model_dir)
     target = os.path.join(model_dir, str(version))
     try:
         _write_archive(archive, tmp)
+        fault_injection.maybe_kill("export")
         if os.path.exists(target):
             raise FileExistsError(f"Version directory {target} appeared during the export "
                                   "(a concurrent export?); not overwriting it.")
@@ -190,28 +203,29 @@ def export_model(model, export_dir, model_name, tokenizer=None, generation_lengt
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    config = write_model_config(export_dir) if write_config else None
+    config = write_model_config(export_dir, config_base_path) if write_config else None
     return {"path": target, "version": version, "signatures": names, "config": config}
 
 
-def model_config_text(export_dir):
+def model_config_text(export_dir, base_path=None):
     """The TF Serving `model_config_list` text proto for every model directory of
-    `export_dir` (a subdirectory holding at least one integer version), sorted by name."""
+    `export_dir` (a subdirectory holding at least one integer version), sorted by name.
+    `base_path`: the parent directory written into each entry's base_path (as the server sees
+    it, e.g. "/models" inside a container); default: export_dir's absolute path."""
     export_dir = os.path.abspath(os.fspath(export_dir))
+    parent = export_dir if base_path is None else os.fspath(base_path)
     entries = []
     for name in sorted(os.listdir(export_dir)):
         if _NAME.match(name) and existing_versions(os.path.join(export_dir, name)):
             entries.append(f"  config {{\n    name: \"{name}\"\n    base_path: "
-                           f"\"{os.path.join(export_dir, name)}\"\n    model_platform: "
+                           f"\"{os.path.join(parent, name)}\"\n    model_platform: "
                            f"\"tensorflow\"\n  }}\n")
     return "model_config_list {\n" + "".join(entries) + "}\n"
 
 
-def write_model_config(export_dir):
-    """Writes `<export_dir>/models.config` atomically (write + os.replace). Returns its path."""
+def write_model_config(export_dir, base_path=None):
+    """Writes `<export_dir>/models.config` atomically (a unique temporary name + os.replace).
+    `base_path`: see `model_config_text`. Returns its path."""
     path = os.path.join(os.path.abspath(os.fspath(export_dir)), CONFIG_FILENAME)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(model_config_text(export_dir))
-    os.replace(tmp, path)
+    atomic_write_text(path, model_config_text(export_dir, base_path))
     return path

@@ -14,6 +14,7 @@ Notation: B batch, L length, V the model's output vocabulary, M the generation c
   generate_text_fn(model, tokenizer, M, prompt (B,) string, max_new_tokens () int32,
         temperature () float32, top_k () int32, seed () int64)
         -> {"text": (B,) string, "continuation": (B,) string, "token_ids": (B, 1 + P + N) int32}
+        (each row generated as if alone: prompts of a batch may differ in length)
   sample_images_fn(model, count () int32, seed () int64[, class_id () int32])
         -> {"images": (count, H, W, C) uint8}
   generate_events_fn(model, M, prompt_ids (B, P) int32, max_new_tokens () int32, seed () int64)
@@ -23,7 +24,8 @@ Sampling (`sample_tokens`) uses exactly the ops of `reformer_keras.generation.sa
 (temperature division, top-k threshold, Gumbel-max over `stateless_uniform` keyed by the seed
 folded with the token's absolute position), with temperature and top_k as tensors, so for the
 same integer seed `s` the signatures reproduce `generation.generate(..., seed=s)` token for
-token (temperature 0 = greedy; top_k 0 = no top-k filter).
+token (temperature 0 = greedy; top_k 0 = no top-k filter); generate_text reproduces it for each
+prompt on its own.
 """
 
 import math
@@ -40,6 +42,16 @@ def _checked(value, checks):
     """`value` with a control dependency on the assertion ops `checks`."""
     with tf.control_dependencies(checks):
         return tf.identity(value)
+
+
+def declared(x, spec):
+    """`x` checked at run time against its signature's declared shape `spec.shape`.
+
+    A loaded signature (and TF Serving) feeds a request's tensor without comparing its shape
+    with the declared one, and graph optimisation folds rank checks to the declared rank; the
+    EnsureShape op checks the tensor actually fed: InvalidArgumentError "Shape of tensor
+    <input> [...] is not compatible with expected shape [...]"."""
+    return tf.raw_ops.EnsureShape(input=x, shape=spec.shape, name=spec.name)
 
 
 def as_rank2(x, name):
@@ -138,8 +150,8 @@ def sample_loop(model, prompt, num_new, temperature, top_k, seed, cache_length):
 def _check_new_tokens(num_new, prompt_length, limit, what):
     return _checked(num_new, [
         tf.debugging.assert_positive(num_new, message="`max_new_tokens` must be >= 1"),
-        tf.debugging.assert_less_equal(
-            prompt_length + num_new, limit,
+        tf.debugging.assert_less_equal(  # (not length + num_new: int32 overflow)
+            num_new, limit - prompt_length,
             message=f"too long: {what} + `max_new_tokens` must be <= {limit} tokens (the "
                     "export's generation length)")])
 
@@ -186,27 +198,42 @@ def score_text_fn(model, tokenizer, text):
 
 def generate_text_fn(model, tokenizer, cache_length, prompt, max_new_tokens, temperature,
                      top_k, seed):
-    """prompt (B,) string (non-empty, all the same byte length), max_new_tokens () int32,
+    """prompt (B,) string (non-empty, any byte lengths P_b), max_new_tokens () int32,
     temperature () float32, top_k () int32, seed () int -> {"text": (B,) string (prompt +
     continuation), "continuation": (B,) string, "token_ids": (B, 1 + P + N) int32 (with the
-    start token)}. Generation stops at N tokens (eos / pad ids are dropped from the strings)."""
+    start token; P = the longest prompt, shorter rows end with pad ids)}. Generation stops at N
+    tokens (eos / pad ids are dropped from the strings).
+
+    Each row is generated on its own (a `tf.map_fn` over the batch), so its result is exactly
+    the one the same prompt gets in a request of its own, whatever else a server batched with
+    it; the cost is B sequential decoding loops instead of one batched loop."""
     ragged, lengths = _text_ids(tokenizer, prompt, "prompt")
-    ids = _checked(ragged.to_tensor(default_value=tokenizer.pad_id), [
-        tf.debugging.assert_equal(lengths, lengths[0], message=(
-            "all prompts of a batch must have the same length in bytes; send prompts of "
-            "different lengths in separate requests"))])
-    batch, length = tf.shape(ids)[0], tf.shape(ids)[1] + 1
-    start = tf.fill(tf.stack([batch, 1]), tf.constant(tokenizer.eos_id, tf.int32))
-    ids = tf.concat([start, ids], axis=1)
-    num_new = _check_new_tokens(max_new_tokens, length, cache_length,
+    ids = ragged.to_tensor(default_value=tokenizer.pad_id)
+    width = tf.shape(ids)[1] + 1
+    num_new = _check_new_tokens(max_new_tokens, width, cache_length,
                                 "1 (start) + prompt bytes")
     temperature = _checked(temperature, [tf.debugging.assert_non_negative(
         temperature, message="`temperature` must be >= 0 (0 = greedy)")])
     top_k = _checked(top_k, [tf.debugging.assert_non_negative(
         top_k, message="`top_k` must be >= 0 (0 = no top-k filter)")])
-    out = sample_loop(model, ids, num_new, temperature, top_k, _seed_pair(seed), cache_length)
-    return {"text": tokenizer.detokenize(out), "continuation": tokenizer.detokenize(
-        out[:, length:]), "token_ids": out}
+    seed = _seed_pair(seed)
+    columns = cache_length + 1
+    start = tf.constant([tokenizer.eos_id], tf.int32)
+
+    def one_row(index):
+        length = lengths[index] + 1
+        row = tf.concat([start, ids[index, :lengths[index]]], axis=0)[None]
+        out = sample_loop(model, row, num_new, temperature, top_k, seed, cache_length)[0]
+        padded = tf.pad(out, [[0, columns - tf.shape(out)[0]]],
+                        constant_values=tokenizer.pad_id)
+        return (tokenizer.detokenize(out[None])[0],
+                tokenizer.detokenize(out[None, length:])[0], padded)
+
+    text, continuation, padded = tf.map_fn(
+        one_row, tf.range(tf.shape(ids)[0]), parallel_iterations=1,
+        fn_output_signature=(tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.string),
+                             tf.TensorSpec([columns], tf.int32)))
+    return {"text": text, "continuation": continuation, "token_ids": padded[:, :width + num_new]}
 
 
 def sample_images_fn(model, count, seed, class_id=None):

@@ -5,8 +5,8 @@ import math
 import keras
 from keras import ops
 
-from reformer_keras.layers.seeding import derive_seed
 from reformer_keras import input_checks
+from reformer_keras.layers.seeding import derive_seed
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
@@ -70,11 +70,9 @@ class AxialPositionalEmbedding(keras.layers.Layer):
         return ops.concatenate(parts, axis=-1)
 
     def call(self, x):
-        length = x.shape[1]
-        if isinstance(length, int) and length > self.max_length:
-            raise ValueError(
-                f"Sequence length {length} exceeds the axial positional embedding's maximum "
-                f"length prod(axial_shape) = {self.max_length}.")
+        x = input_checks.check_length(
+            x, self.max_length, "the axial positional embedding maximum length "
+            "prod(axial_shape) =")
         emb = self.embeddings(ops.shape(x)[1])
         return x + ops.cast(emb, x.dtype)[None]
 

@@ -154,10 +154,7 @@ class ReformerBackbone(keras.layers.Layer):
         if num_hashes is not None and "hf_lsh" in self.attention_types:
             raise ValueError("`num_hashes` cannot be changed per call in a model with hf_lsh "
                              "layers (their rounds are fixed: attention_options['hf_lsh']).")
-        length = token_ids.shape[1]
-        if isinstance(length, int) and length > self.max_len:
-            raise ValueError(f"Sequence length {length} exceeds the model's max_len "
-                             f"{self.max_len}.")
+        token_ids = input_checks.check_length(token_ids, self.max_len)
         x = self.token_embedding(token_ids)
         if isinstance(self.position_embedding, AxialPositionalEmbedding):
             x = self.position_embedding(x)

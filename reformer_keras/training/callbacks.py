@@ -1,8 +1,9 @@
 """Training callbacks: atomic checkpoints and backups, step / wall-clock limits, loss log, samples.
 
-Every file is written under a temporary name (".tmp-<pid>-<name>") in its final directory and
-moved into place with `os.replace`, so a run killed at any moment leaves either the previous or
-the new file, never a half-written one; stale temporaries are removed when training (re)starts.
+Every file is written under a temporary name (".tmp-<pid>-<name>", `reformer_keras.atomic_files`)
+in its final directory and moved into place with `os.replace`, so a run killed at any moment
+leaves either the previous or the new file, never a half-written one; temporaries of dead
+processes are removed when training (re)starts.
 """
 import glob
 import json
@@ -10,31 +11,11 @@ import os
 import time
 
 import keras
+import numpy as np
 
-TMP_PREFIX = ".tmp-"
-
-
-def _tmp_name(path):
-    head, tail = os.path.split(path)
-    return os.path.join(head, f"{TMP_PREFIX}{os.getpid()}-{tail}")
-
-
-def remove_stale_temporaries(directory):
-    """Deletes ".tmp-*" files left in `directory` by a killed run."""
-    for path in glob.glob(os.path.join(directory, TMP_PREFIX + "*")):
-        try:
-            os.remove(path)
-        except OSError:
-            pass
-
-
-def atomic_write_text(path, text):
-    tmp = _tmp_name(path)
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+from reformer_keras.atomic_files import (TMP_PREFIX, atomic_write_text,  # noqa: F401
+                                         remove_stale_temporaries, tmp_name)
+from reformer_keras import fault_injection
 
 
 def global_step(model):
@@ -57,14 +38,22 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
             return
         filepath = self._get_file_path(epoch, batch, logs)
         os.makedirs(os.path.dirname(filepath) or ".", exist_ok=True)
-        tmp = _tmp_name(filepath)
+        tmp = tmp_name(filepath)
         if self.save_weights_only:
             self.model.save_weights(tmp, overwrite=True)
         else:
             self.model.save(tmp, overwrite=True)
+        fault_injection.maybe_kill("checkpoint")
         os.replace(tmp, filepath)
         if self.verbose > 0:
             keras.utils.io_utils.print_msg(f"\nEpoch {epoch + 1}: saved model to {filepath}")
+
+
+def rng_variables(model):
+    """The model's variables that are not weights: the states of its `SeedGenerator`s (LSH
+    rotations and dropout masks in training). `save_weights` does not store them."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -72,7 +61,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     Each backup writes `state-<epoch>.weights.h5` (model + optimizer variables, so the step
     counter is restored) atomically, then atomically replaces `training_metadata.json`, which
-    names the weights file; a kill between the two leaves the previous, consistent pair.
+    names the weights file and holds the step and the seed generators' states (so dropout masks
+    and LSH rotations continue as in an uninterrupted run); a kill between the two leaves the
+    previous, consistent pair.
     `write=False` (non-chief workers) restores but never writes.
     """
 
@@ -95,6 +86,11 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(os.path.join(self.backup_dir, metadata["weights"]))
+        states = metadata.get("rng_states")
+        variables = rng_variables(self.model)
+        if states is not None and len(states) == len(variables):
+            for variable, state in zip(variables, states):
+                variable.assign(np.asarray(state, dtype=variable.dtype))
         self.model._initial_epoch = metadata["epoch"]  # noqa: SLF001  (as Keras' own callback)
 
     def _save_model(self):
@@ -103,15 +99,27 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         os.makedirs(self.backup_dir, exist_ok=True)
         name = f"state-{self._current_epoch:06d}.weights.h5"
         path = os.path.join(self.backup_dir, name)
-        tmp = _tmp_name(path)
+        tmp = tmp_name(path)
         self.model.save_weights(tmp, overwrite=True)
         os.replace(tmp, path)
+        fault_injection.maybe_kill("backup")
         metadata = {"epoch": self._current_epoch, "step": global_step(self.model),
-                    "weights": name}
+                    "weights": name,
+                    "rng_states": [keras.ops.convert_to_numpy(v).tolist()
+                                   for v in rng_variables(self.model)]}
         atomic_write_text(self._training_metadata_path, json.dumps(metadata))
         for old in glob.glob(os.path.join(self.backup_dir, "state-*.weights.h5")):
             if os.path.basename(old) != name:
                 os.remove(old)
+
+
+def backup_step(backup_dir):
+    """The optimizer step of the backup a run in `backup_dir` would resume from (0: none)."""
+    try:
+        with open(os.path.join(backup_dir, "training_metadata.json")) as f:
+            return int(json.load(f)["step"])
+    except (OSError, ValueError, KeyError):
+        return 0
 
 
 class StepLimit(keras.callbacks.Callback):
@@ -135,11 +143,21 @@ class StepLimit(keras.callbacks.Callback):
 
 
 class LossLog(keras.callbacks.Callback):
-    """Appends "step,loss" (Keras' running epoch mean, as in the progress bar) per batch."""
+    """Appends "step,loss" (Keras' running epoch mean, as in the progress bar) per batch.
 
-    def __init__(self, path, write=True):
+    `resume_step`: rows after that step (written by a run killed after its last backup) are
+    dropped first, so a resumed run's log has each step once."""
+
+    def __init__(self, path, write=True, resume_step=0):
         super().__init__()
         self.path, self.write, self.rows = path, write, []
+        if write and os.path.exists(path):
+            with open(path) as f:
+                lines = f.read().splitlines()
+            keep = [line for line in lines
+                    if line.split(",")[0].isdigit() and int(line.split(",")[0]) <= resume_step]
+            if keep != lines:
+                atomic_write_text(path, "".join(line + "\n" for line in keep))
 
     def on_train_batch_end(self, batch, logs=None):
         row = (global_step(self.model), float((logs or {}).get("loss", float("nan"))))

@@ -11,7 +11,8 @@ Layout of a model_dir:
                                    samples/: text, image grids, piano rolls)
   samples/<tag>.{txt,png,mid}      samples every --sample_every steps and at the end
   loss_log.csv                     "step,loss" per batch (Keras' running epoch mean)
-  summary.json                     final step, loss, bits, wall time
+  summary.json                     final step, loss, bits, wall time (or the non-finite step)
+  .lock                            held by the running chief (one run per model_dir)
 """
 import dataclasses
 import json
@@ -23,10 +24,13 @@ from typing import Optional
 
 import keras
 
+from reformer_keras import fault_injection
 from reformer_keras.datasets import pipelines
 from reformer_keras.training import callbacks as cb
 from reformer_keras.training import checkpoints, data_plan, model_factory, run_file, samples
 from reformer_keras.training.metrics import BitsPerToken, WarmupSchedule
+from reformer_keras.training.nan_guard import NonFiniteError, NonFiniteGuard
+from reformer_keras.training.run_lock import RunLock
 from reformer_keras.training.strategy import (get_strategy, is_chief, is_multi_worker,
                                               patch_keras_multi_worker_logs)
 from reformer_keras.training.tf_fused_adam import FusedAdam
@@ -113,12 +117,14 @@ def prepare_data(dataset, data_dir):
         tfds.builder(dataset, data_dir=data_dir).download_and_prepare()
 
 
-def _datasets(cfg, plan, strategy):
+def _datasets(cfg, plan, strategy, start_step=0):
+    """(train, validation) datasets; the training stream skips the `start_step` batches a
+    resumed run already trained on, so it continues exactly where its backup was taken."""
     if is_multi_worker(strategy):
         train_ds = strategy.distribute_datasets_from_function(
-            lambda ctx: plan.dataset("train", training=True, input_context=ctx))
+            lambda ctx: plan.dataset("train", training=True, input_context=ctx).skip(start_step))
         return train_ds, None  # (validation is run single-worker with trainers/evaluate.py)
-    train_ds = plan.dataset("train", training=True)
+    train_ds = plan.dataset("train", training=True).skip(start_step)
     val_ds = None
     if cfg.eval_steps:
         val_ds = plan.dataset("validation", training=False, repeat=True)
@@ -186,10 +192,20 @@ def train(cfg: TrainConfig, strategy=None, plan=None):
 
     plan: the run's data (`data_plan`; default: the registry dataset `cfg.dataset`).
     Raises InitFromError (before anything is written to model_dir) if `cfg.init_from` does not
-    fit the model.
+    fit the model. The chief holds `<model_dir>/.lock` for the whole run
+    (`run_lock.RunLockedError` if another run holds it). A non-finite loss or weight raises
+    `NonFiniteError` after summary.json records it; checkpoints, backup, samples and exports
+    then still hold the last good state.
     """
-    start = time.time()
     strategy = strategy or get_strategy(cfg.strategy)
+    if not is_chief(strategy):
+        return _train(cfg, strategy, plan)
+    with RunLock(cfg.model_dir):
+        return _train(cfg, strategy, plan)
+
+
+def _train(cfg, strategy, plan):
+    start = time.time()
     plan = plan or data_plan.RegistryPlan(cfg)
     info = plan.info
     chief = is_chief(strategy)
@@ -216,7 +232,8 @@ def train(cfg: TrainConfig, strategy=None, plan=None):
     os.makedirs(work_dir, exist_ok=True)
     if chief:
         run_file.write_run(cfg.model_dir, run_record(cfg, plan, model))
-    train_ds, val_ds = _datasets(cfg, plan, strategy)
+    resume_step = cb.backup_step(os.path.join(cfg.model_dir, "backup"))
+    train_ds, val_ds = _datasets(cfg, plan, strategy, resume_step)
     if is_multi_worker(strategy):
         patch_keras_multi_worker_logs()
         spec = plan.dataset("train", training=True, shuffle_buffer=1).element_spec
@@ -235,8 +252,11 @@ def train(cfg: TrainConfig, strategy=None, plan=None):
         return paths
 
     limit = cb.StepLimit(total, cfg.max_minutes)
-    loss_log = cb.LossLog(os.path.join(work_dir, "loss_log.csv"), write=chief)
-    callbacks = [  # order matters: ckpt-N is written before the backup records epoch N
+    loss_log = cb.LossLog(os.path.join(work_dir, "loss_log.csv"), write=chief,
+                          resume_step=resume_step)
+    callbacks = [  # order matters: the guard first; ckpt-N before the backup records epoch N
+        fault_injection.FaultHooks(),
+        NonFiniteGuard(),
         cb.AtomicModelCheckpoint(os.path.join(cfg.model_dir, "checkpoints",
                                               "ckpt-{epoch:04d}.keras"), write=chief),
         checkpoints.KeepCheckpoints(cfg.model_dir, cfg.keep_checkpoints, write=chief),
@@ -244,14 +264,25 @@ def train(cfg: TrainConfig, strategy=None, plan=None):
                                   delete_checkpoint=False),
         limit,
         keras.callbacks.TensorBoard(os.path.join(work_dir, "logs"), update_freq=max(1, spe // 4)),
-        keras.callbacks.TerminateOnNaN(),
         loss_log,
         cb.SampleEvery(lambda m, step: write(m, f"step-{step:06d}"), cfg.sample_every,
                        write=chief),
     ]
-    history = model.fit(train_ds, epochs=epochs, steps_per_epoch=spe, validation_data=val_ds,
-                        validation_steps=cfg.eval_steps if val_ds is not None else None,
-                        callbacks=callbacks, verbose=cfg.verbose)
+    try:
+        history = model.fit(train_ds, epochs=epochs, steps_per_epoch=spe,
+                            validation_data=val_ds,
+                            validation_steps=cfg.eval_steps if val_ds is not None else None,
+                            callbacks=callbacks, verbose=cfg.verbose)
+    except NonFiniteError as err:
+        if chief:
+            last_good = cb.backup_step(os.path.join(cfg.model_dir, "backup"))
+            summary = dict(step=err.step, total_steps=total, stopped_by="non_finite",
+                           non_finite=dict(step=err.step, cause=err.cause),
+                           resume_step=last_good, metric=metric_name(info), samples=[],
+                           export=None, wall_seconds=round(time.time() - start, 1))
+            cb.atomic_write_text(os.path.join(cfg.model_dir, "summary.json"),
+                                 json.dumps(summary, indent=1))
+        raise
     paths = write(model, "final") if chief else []
     if chief and cfg.export:
         plan.renew_tokenizer()  # TF resources of a tokenizer made before clear_session are gone

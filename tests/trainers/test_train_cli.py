@@ -26,6 +26,13 @@ BAD_FLAGS = [  # (flags, text the one-line error must contain)
     (["--memory_budget_gib=0"], "--memory_budget_gib=0"),
     (["--memory_budget_gib=8", "--attn_chunks=2"], "memory_budget_gib chooses attn_chunks"),
     (["--memory_budget_gib=8", "--reserve_cpu_pool_gib=1"], "--memory_budget_gib chooses"),
+    (["--warmup_steps=-1"], "--warmup_steps=-1"),
+    (["--eval_steps=-1"], "--eval_steps=-1"),
+    (["--sample_tokens=0"], "--sample_tokens=0"),
+    # model options: rejected by the configuration's validation while parsing
+    (["--dropout=1.5"], "--dropout=1.5: `dropout` must be a float in [0, 1)"),
+    (["--dropout=-0.1"], "--dropout=-0.1"),
+    (["--num_heads=4", "--attn_chunks=3"], "`attn_chunks` must divide num_heads=4"),
 ]
 
 

@@ -125,7 +125,9 @@ def test_atomic_checkpoint_and_backup_resume(tmp_path):
     assert cb.global_step(model) == 4
     assert sorted(os.listdir(ckpt_dir)) == ["ckpt-0001.keras", "ckpt-0002.keras"]  # stale gone
     meta = json.loads((backup_dir / "training_metadata.json").read_text())
+    states = meta.pop("rng_states")  # the seed generators' states, restored on resume
     assert meta == {"epoch": 2, "step": 4, "weights": "state-000002.weights.h5"}
+    assert len(states) == len(cb.rng_variables(model)) > 0
     assert sorted(os.listdir(backup_dir)) == ["state-000002.weights.h5",
                                               "training_metadata.json"]
     resumed = _fit(tmp_path, *make(), epochs=3)  # restores epoch 2 / step 4, runs 1 epoch
