@@ -13,8 +13,9 @@ import time
 
 import reformer_keras  # noqa: F401  (TF CPU runtime switches, before TensorFlow loads)
 
-# The peer configuration (../shared/bench/peers): causal byte LM, d_model 256, 4 heads x 64,
-# d_ff 1024, bucket 64, 2 hash rounds, one chunk back, feed-forward in chunks of 128 tokens.
+# The peer configuration (built in PyTorch by benchmarks/peers.py): causal byte LM, d_model 256,
+# 4 heads x 64, d_ff 1024, bucket 64, 2 hash rounds, one chunk back, feed-forward in chunks of
+# 128 tokens.
 PEER_CONFIG = dict(vocab_size=256, d_model=256, num_heads=4, d_ff=1024, bucket_size=64,
                    num_hashes=2, ff_chunk_size=128)
 

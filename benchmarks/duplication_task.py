@@ -39,6 +39,7 @@ import zipfile
 from absl import app, flags
 
 import reformer_keras  # noqa: F401  (TF CPU runtime switches, before TensorFlow loads)
+from benchmarks import ledger  # noqa: E402
 
 FLAGS = flags.FLAGS
 SETTINGS = ("full", "lsh1", "lsh2", "lsh4")
@@ -62,8 +63,8 @@ def define_flags():
     flags.DEFINE_integer("num_heads", 4, "Attention heads.")
     flags.DEFINE_integer("bucket_size", 32, "LSH bucket / chunk size.")
     flags.DEFINE_float("position_init_stddev", None, "Initial scale of the position table (default:"
-                       " the backbone's, d_model ** -0.5; 0.02 reproduces rows before session "
-                       "10).")
+                       " the backbone's, d_model ** -0.5; 0.02 is the common "
+                       "Transformer default).")
     flags.DEFINE_boolean("rotations_per_example", False, "LSH training draws each example its "
                          "own hash rotations (as trax does) instead of one set per batch.")
     flags.DEFINE_integer("eval_bucket_size", 0, "LSH bucket size of the evaluations (0: the "
@@ -254,7 +255,7 @@ def print_table(rows):
               + " |", flush=True)
 
 
-# Rows written before a row recorded its model sizes used these (session 3's defaults).
+# Rows without model sizes in the ledger were run with these.
 OLD_ROW_DEFAULTS = {"bucket_size": 32, "d_model": 128}
 
 
@@ -342,9 +343,7 @@ def main(argv):
 
 
 def _append(row):
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-    with open(FLAGS.output, "a") as f:
-        f.write(json.dumps(row) + "\n")
+    ledger.append(FLAGS.output, [row])
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ CPUs a lot, and are off by default on AMD CPUs:
                                malloc/free per tensor: glibc returns large buffers to the kernel,
                                and every step faults them in again.
 
-Measured on the project's 2-core AMD EPYC machine (docs/benchmarks.md, 6 reversible LSH layers,
+Measured on the project's 2-core AMD EPYC machine (docs/design.md, 6 reversible LSH layers,
 16,384 tokens, one Adam step): 17.6 s default, 13.3 s with BFC, 10.6 s with oneDNN.
 
 TensorFlow reads the oneDNN switch when it is imported and the allocator switch when it first
@@ -26,12 +26,10 @@ two malloc options with `mallopt`, unless the user set them in the environment
   M_TRIM_THRESHOLD=2 GiB - 1   freed memory stays in the process below that much free heap
                                top. Allocations outside TensorFlow's BFC pool (oneDNN's
                                scratch buffers, for one) are otherwise handed back to the kernel
-                               when freed and faulted in again at the next step. Peer LM, 6
-                               layers, one process each (docs/benchmarks.md, session 11): 4K
-                               tokens 1.46-1.58 -> 1.40 s per step, 16K 6.55 -> 6.08 s.
-  Since the train step is traced once and uses FusedAdam (sessions 12-13), the step no longer
-  faults with glibc's defaults (0 minor faults per step after the second, 16K tokens) and these
-  options do not change its time (session 14).
+                               when freed and faulted in again at the next step.
+  With the train step traced once and FusedAdam, the library's own step does not fault with
+  glibc's defaults (0 minor faults per step after the second, peer LM, 16K tokens) and these
+  options do not change its time (docs/benchmarks.md).
   Not the default because the 1M-token memory-mode step (TensorFlow's pool capped at 13.5 GiB)
   failed with an out-of-memory error at 13.6 GiB of process memory under these options, twice,
   where it passes with glibc's defaults (15.2 GiB).
@@ -44,7 +42,7 @@ freed space is scattered over regions too small for the next large tensor, so th
 fresh pages while it holds far less. A reserved region costs resident memory only for the pages
 used, plus the allocator's bookkeeping, one 8-byte chunk handle per 256 bytes (1/32: 48 MiB
 for 1.5 GiB; measured +0.04-0.07 GiB). Peer LM at 16K
-tokens (docs/benchmarks.md, session 14): the 12-layer process peaks at 1.80-1.85 GiB with 1.5
+tokens (docs/benchmarks.md): the 12-layer process peaks at 1.80-1.85 GiB with 1.5
 GiB reserved against 1.97-1.99 without, the 2-layer one at 1.66-1.72 against 1.63-1.65.
 Reserving less than the step's pool peak plus slack (1.0 GiB here) does not help.
 
@@ -61,7 +59,7 @@ backend), unless the user set it before or opted out with `REFORMER_KERAS_TF_DEF
                                after a step with it, 62 without (peak RSS 1.63 vs 1.55 GiB); 1
                                layer at 64K held 334 vs 18 MiB (allocator peak 1,685 vs 1,439 MiB).
                                Training speed unchanged within run-to-run noise at 4K
-                               (docs/benchmarks.md).
+                               (docs/design.md).
 """
 
 import ctypes

@@ -5,7 +5,7 @@ weights and the optimizer's slots are then created inside the step's `tf.functio
 makes TensorFlow trace the step twice (once to create the variables, once to run). Measured on
 the 12-layer peer LM at 1K tokens: the process heap after the first step (trimmed) is 317 MB
 that way against 212 MB with the variables built beforehand, and the first step takes 12.8 s
-against 6.5-7.5 s (`python -m benchmarks.first_step`; docs/benchmarks.md, session 12).
+against 6.5-7.5 s (`python -m benchmarks.first_step`; docs/benchmarks.md).
 
 Under a strategy Keras already builds both before tracing (`Trainer._symbolic_build`); the mixin
 does the same in every case, so `fit`, `evaluate`, `predict` and the `*_on_batch` methods trace

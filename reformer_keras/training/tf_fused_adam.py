@@ -20,7 +20,7 @@ Adam sees the gradient it stands for, duplicate rows summed, as in PyTorch's Ada
 Keras 3's Adam applies the element-wise update to each duplicate row separately, so its second
 moment gets the sum of the rows' squares instead of the square of their sum.
 
-Measured on the 12-layer peer LM (docs/benchmarks.md, session 13): the train step's graph has
+Measured on the 12-layer peer LM (docs/benchmarks.md): the train step's graph has
 1,409 instead of 6,278 ops and the process heap after two steps is 189 MB against 248 MB.
 """
 
