@@ -204,9 +204,8 @@ def _epochs(ds, seed, shuffle, repeat, buffer=256):
 
 def load_examples(name, split, data_dir=None, download=True):
     """`tfds.load(name, split=split)` (files in order; offline builders prepared on demand)."""
-    spec = get_spec(name)
-    if spec.offline:
-        return tfds.load(name, split=split, data_dir=data_dir, shuffle_files=False,
+    get_spec(name)  # ValueError for names outside the registry
+    return tfds.load(name, split=split, data_dir=data_dir, shuffle_files=False,
                      download=download)
 
 

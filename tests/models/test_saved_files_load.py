@@ -1,5 +1,5 @@
-"""`.keras` files and a SavedModel written by the model code before the configuration
-dataclasses load with the current code and reproduce the logits that code computed."""
+"""`.keras` files and a SavedModel saved by reformer-keras at commit 1554f76 (fixtures/README.md)
+load with the current code and reproduce the logits that commit computed."""
 import pathlib
 import tarfile
 
