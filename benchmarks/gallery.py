@@ -97,6 +97,8 @@ def train_music(music_dir, data_dir, steps, seed=0, quick=False):
 
 def main(argv):
     del argv
+    from reformer_keras import runtime  # pylint: disable=import-outside-toplevel
+    runtime.configure_cpu()  # before TensorFlow loads
     from reformer_keras.training.loop import load_checkpoint  # pylint: disable=import-outside-toplevel
     os.makedirs(FLAGS.out_dir, exist_ok=True)
     report = {}
