@@ -15,8 +15,9 @@ from reformer_keras import runtime
 
 runtime.configure_cpu()  # oneDNN, the BFC CPU allocator: before TensorFlow loads
 
-# The peer configuration (../shared/bench/peers): causal byte LM, d_model 256, 4 heads x 64,
-# d_ff 1024, bucket 64, 2 hash rounds, one chunk back, feed-forward in chunks of 128 tokens.
+# The peer configuration (built in PyTorch by benchmarks/peers.py): causal byte LM, d_model 256,
+# 4 heads x 64, d_ff 1024, bucket 64, 2 hash rounds, one chunk back, feed-forward in chunks of
+# 128 tokens.
 PEER_CONFIG = dict(vocab_size=256, d_model=256, num_heads=4, d_ff=1024, bucket_size=64,
                    num_hashes=2, ff_chunk_size=128)
 
@@ -32,13 +33,15 @@ def current_rss_gib():
 
 
 def build_lm(seq_len, num_layers, attention="lsh", reversible=True, axial=True, **overrides):
-    """The peer LM at `seq_len`, with axial positions (a, b), a * b = seq_len."""
+    """The peer LM at `seq_len`, with axial positions (a, b), a * b >= seq_len (the table's
+    length, hence max_len)."""
     from reformer_keras.models import ReformerLM  # pylint: disable=import-outside-toplevel
     config = dict(PEER_CONFIG, num_layers=num_layers, attention_types=(attention,),
                   reversible=reversible, max_len=seq_len, seed=0)
     if axial:
         a = 2 ** (max(seq_len.bit_length() - 1, 1) // 2)
         config.update(axial_shape=(a, -(-seq_len // a)), axial_dims=(64, 192))
+        del config["max_len"]
     config.update(overrides)
     return ReformerLM(**config)
 

@@ -41,6 +41,7 @@ from absl import app, flags
 from reformer_keras import runtime
 
 runtime.configure_cpu()  # oneDNN, the BFC CPU allocator: before TensorFlow loads
+from benchmarks import ledger  # noqa: E402
 
 FLAGS = flags.FLAGS
 SETTINGS = ("full", "lsh1", "lsh2", "lsh4")
@@ -64,8 +65,8 @@ def define_flags():
     flags.DEFINE_integer("num_heads", 4, "Attention heads.")
     flags.DEFINE_integer("bucket_size", 32, "LSH bucket / chunk size.")
     flags.DEFINE_float("position_init_stddev", None, "Initial scale of the position table (default:"
-                       " the backbone's, d_model ** -0.5; 0.02 reproduces rows before session "
-                       "10).")
+                       " the backbone's, d_model ** -0.5; 0.02 is the common "
+                       "Transformer default).")
     flags.DEFINE_boolean("rotations_per_example", False, "LSH training draws each example its "
                          "own hash rotations (as trax does) instead of one set per batch.")
     flags.DEFINE_integer("eval_bucket_size", 0, "LSH bucket size of the evaluations (0: the "
@@ -116,7 +117,7 @@ def _build(kind, length, vocab, num_hashes=1):
 
 def _info():
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-    import reformer_keras.datasets  # pylint: disable=import-outside-toplevel,unused-import
+    import reformer_keras.datasets.builders  # pylint: disable=import-outside-toplevel,unused-import
     cls = tfds.builder_cls("duplication")
     config = {c.name: c for c in cls.BUILDER_CONFIGS}[FLAGS.config]
     return config.length, config.vocab_size
@@ -256,7 +257,7 @@ def print_table(rows):
               + " |", flush=True)
 
 
-# Rows written before a row recorded its model sizes used these (session 3's defaults).
+# Rows without model sizes in the ledger were run with these.
 OLD_ROW_DEFAULTS = {"bucket_size": 32, "d_model": 128}
 
 
@@ -344,9 +345,7 @@ def main(argv):
 
 
 def _append(row):
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-    with open(FLAGS.output, "a") as f:
-        f.write(json.dumps(row) + "\n")
+    ledger.append(FLAGS.output, [row])
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import json
 
 from absl import app, flags
 
-from benchmarks import common
+from benchmarks import common, ledger
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("seq_len", 1024, "Tokens per sequence (batch 1).")
@@ -74,8 +74,7 @@ def main(argv):
                 print(f"{variant:>15} {depth:>6} {res['traces']:>6} {res['first_step_s']:>12} "
                       f"{res['second_step_s']:>13} {res['peak_rss_gib']:>12}", flush=True)
                 if FLAGS.output:
-                    with open(FLAGS.output, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(res) + "\n")
+                    ledger.append(FLAGS.output, [res])
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from absl import app, flags
 from reformer_keras import runtime
 
 runtime.configure_cpu()  # oneDNN, the BFC CPU allocator: before TensorFlow loads
+from benchmarks import ledger  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -60,6 +61,7 @@ def _define_flags():
     flags.DEFINE_integer("threads", 0, "Intra-op threads (0: the library's default).")
     flags.DEFINE_integer("repeats", 5, "Timed repetitions per form (best kept), 8 products each.")
     flags.DEFINE_string("torch_python", "", "Python with torch: time the same forms there too.")
+    flags.DEFINE_string("output", "", "Optional JSON-lines ledger to append the printed rows to.")
 
 
 def _gflops(product, a, b, flops, repeats):
@@ -116,16 +118,23 @@ def main(argv):
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
     rates = dict(tf_rates(FLAGS.repeats), **weight_gradient_rates(FLAGS.repeats))
+    rows = []
     for name, rate in rates.items():
         m, k, n, _, _ = FORMS[name.removesuffix(FILTER_GRAD)]
-        print(json.dumps(dict(library="tensorflow " + tf.__version__, form=name,
-                              shape=[m, k, n], gflops=rate)), flush=True)
+        rows.append(dict(library="tensorflow " + tf.__version__, form=name, shape=[m, k, n],
+                         gflops=rate, threads=FLAGS.threads))
+        print(json.dumps(rows[-1]), flush=True)
     if FLAGS.torch_python:
         proc = subprocess.run([FLAGS.torch_python, "-c", _TORCH_CHILD,
                                json.dumps([FLAGS.threads, FLAGS.repeats, FORMS])],
                               capture_output=True, text=True, check=False)
         sys.stdout.write(proc.stdout if proc.returncode == 0 else json.dumps(dict(
             library="torch", status="failed", error=proc.stderr.strip()[-300:])) + "\n")
+        if proc.returncode == 0:
+            rows += [dict(json.loads(line), threads=FLAGS.threads)
+                     for line in proc.stdout.splitlines() if line.strip()]
+    if FLAGS.output:
+        ledger.append(FLAGS.output, rows)
 
 
 if __name__ == "__main__":

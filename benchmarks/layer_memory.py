@@ -27,6 +27,8 @@ import time
 
 from absl import app, flags
 
+from benchmarks import ledger
+
 FLAGS = flags.FLAGS
 
 CONFIGS = {  # name -> (layer kind, constructor overrides)
@@ -139,9 +141,7 @@ def main(argv):
     for knob, base, length, mem, speed in ratios(rows):
         print(f"| {knob} | {base} | {length:,} | {mem:.3f} | {speed:.3f} |")
     if FLAGS.output:
-        with open(FLAGS.output, "a") as f:
-            for row in rows:
-                f.write(json.dumps(row) + "\n")
+        ledger.append(FLAGS.output, rows)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import json
 
 from absl import app, flags
 
-from benchmarks import common
+from benchmarks import common, ledger
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("seq_len", 16384, "Tokens per sequence (batch 1).")
@@ -59,8 +59,7 @@ def main(argv):
                   f"{res.get('peak_rss_gib', float('nan')):>12.3f} {res.get('error', '')}",
                   flush=True)
             if FLAGS.output:
-                with open(FLAGS.output, "a") as f:
-                    f.write(json.dumps(res) + "\n")
+                ledger.append(FLAGS.output, [res])
     peak = {(r["num_layers"], r["reversible"]): r.get("peak_rss_gib") for r in rows}
     lo, hi = min(int(d) for d in FLAGS.depths), max(int(d) for d in FLAGS.depths)
     for reversible in (True, False):

@@ -1,4 +1,4 @@
-"""LSH vs local vs full attention at equal training steps on real data (issue 7, paper section 5).
+"""LSH vs local vs full attention at equal training steps on real data (paper section 5).
 
     # the six runs, ~30 min on 2 cores, one suite per command
     flock /tmp/cpu.lock python -m benchmarks.parity --suites=text \
@@ -69,8 +69,10 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from absl import app, flags, logging  # noqa: E402
 
+from benchmarks import ledger  # noqa: E402
+from reformer_keras.config import ATTENTION_TYPES  # noqa: E402  (pure Python)
+
 FLAGS = flags.FLAGS
-ATTENTION_TYPES = ("lsh", "local", "full")
 
 
 def layer_types(attention):
@@ -296,10 +298,7 @@ def run_suite(suite, attention_types, work_dir, data_dir, eval_hashes=(), num_ev
             rows.append(row)
     add_gaps(rows, reference_rows)
     if output:
-        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-        with open(output, "a") as f:
-            for row in rows:
-                f.write(json.dumps(row) + "\n")
+        ledger.append(output, rows)
     return rows
 
 

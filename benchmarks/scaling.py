@@ -46,7 +46,7 @@ import time
 
 from absl import app, flags
 
-from benchmarks import common, scaling_report, scaling_run
+from benchmarks import common, ledger, scaling_report, scaling_run
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("lengths", ["1024", "4096", "16384", "65536", "262144", "1048576"],
@@ -308,8 +308,7 @@ def child_env(cfg, env, pool_gib=0.0):
 
 def _write(row):
     if FLAGS.output:
-        with open(FLAGS.output, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        ledger.append(FLAGS.output, [row])
 
 
 def run_all():

@@ -139,7 +139,8 @@ def _why_missing(rows, **want):
 
 
 def targets(rows):
-    """The issue's targets P1-P8, from whatever rows are present ("n/a" otherwise)."""
+    """The speed and memory targets, one line each, from whatever rows are present ("n/a"
+    otherwise)."""
     lsh = dict(impl="ours", attention="lsh", reversible=True, mode="train")
     rp = dict(impl="reformer_pytorch", attention="lsh", mode="train", reversible=True)
     out = []
@@ -147,18 +148,18 @@ def targets(rows):
         o, p = _pair(rows, lsh, rp, seq_len=length)
         value = o["tokens_per_s"] / p["tokens_per_s"] if o else None
         depth = f" ({o['num_layers']} layers)" if o else ""
-        out.append(f"P1 tokens/s ours / reformer_pytorch, train, {length} tokens{depth}: "
+        out.append(f"tokens/s ours / reformer_pytorch, train, {length} tokens{depth}: "
                    f"{_verdict(value, 1.5, True)}")
     o, p = _pair(rows, lsh, rp, seq_len=16384)
-    out.append(f"P2 peak memory ours / reformer_pytorch, train, 16384 tokens: "
+    out.append(f"peak memory ours / reformer_pytorch, train, 16384 tokens: "
                f"{_verdict(o['peak_rss_gib'] / p['peak_rss_gib'] if o else None, 0.8, False)}")
     a, b = _pick(rows, 12, seq_len=16384, **lsh), _pick(rows, 2, seq_len=16384, **lsh)
-    out.append("P3 reversible peak 12 layers / 2 layers, train, 16384 tokens: "
+    out.append("reversible peak 12 layers / 2 layers, train, 16384 tokens: "
                + _verdict(a["peak_rss_gib"] / b["peak_rss_gib"] if a and b else None, 1.15,
                           False))
     o, p = _pair(rows, dict(lsh, seq_len=65536), dict(lsh, seq_len=1024))
     per_tok = o["median_step_s"] / 65536 / (p["median_step_s"] / 1024) if o else None
-    out.append(f"P4 LSH time per token 65536 / 1024 tokens, train: {_verdict(per_tok, 1.5, False)}"
+    out.append(f"LSH time per token 65536 / 1024 tokens, train: {_verdict(per_tok, 1.5, False)}"
                + _why_missing(rows, seq_len=65536, **lsh))
     full = dict(impl="ours", attention="full", reversible=True, mode="train")
     longest = sorted(_ok(rows, **full), key=lambda r: -r["seq_len"])
@@ -170,22 +171,22 @@ def targets(rows):
                        f"{growth:.2f} ({r['num_layers']} layers)")
             break
     o, p = _pair(rows, lsh, full, seq_len=1024)
-    out.append("P5 step time LSH / full attention, train, 1024 tokens: " + (
+    out.append("step time LSH / full attention, train, 1024 tokens: " + (
         f"{o['median_step_s']:.3f} s / {p['median_step_s']:.3f} s = "
         f"{o['median_step_s'] / p['median_step_s']:.2f} ({o['num_layers']} layers)" if o
         else "n/a"))
     o = _pick(rows, 6, seq_len=1048576, **lsh)
-    out.append("P6 peak memory, 6 layers, train, 1048576 tokens (GiB): "
+    out.append("peak memory, 6 layers, train, 1048576 tokens (GiB): "
                + _verdict(o["peak_rss_gib"] if o else None, 16, False)
                + ("" if o else _why_missing(rows, seq_len=1048576, num_layers=6, **lsh)))
     o = _pick(rows, seq_len=16384, **lsh)
     if o and o.get("pct_matmul") is not None:
-        out.append(f"P8 model FLOP rate / matmul rate, train, 16384 tokens ({o['num_layers']} "
+        out.append(f"model FLOP rate / matmul rate, train, 16384 tokens ({o['num_layers']} "
                    f"layers): {o['model_gflops']:.1f} / {o['matmul_gflops']:.1f} GFLOP/s = "
                    f"{_verdict(o['pct_matmul'] / 100, 0.4, True)}; with the reversible "
                    f"recompute (hardware FLOPs): {o['pct_matmul_hardware']:.1f}%")
     else:
-        out.append("P8 model FLOP rate / matmul rate, train, 16384 tokens: n/a")
+        out.append("model FLOP rate / matmul rate, train, 16384 tokens: n/a")
     return out
 
 

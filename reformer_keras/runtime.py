@@ -24,11 +24,11 @@ It sets two environment switches that TensorFlow reads once, and one graph-optim
                                stack. Process-wide: it applies to every `tf.function` of the
                                process, the caller's own included.
 
-Measured on the project's 2-core AMD EPYC machine (docs/benchmarks.md, 6 reversible LSH layers,
+Measured on the project's 2-core AMD EPYC machine (docs/design.md, 6 reversible LSH layers,
 16,384 tokens, one Adam step): 17.6 s default, 13.3 s with BFC, 10.6 s with oneDNN. Constant
 folding off, peer LM, `attn_chunks=8`, one process each: 6 layers at 16K tokens held 136 MiB after
 a step with it, 62 without (peak RSS 1.63 vs 1.55 GiB); 1 layer at 64K held 334 vs 18 MiB;
-training speed unchanged within run-to-run noise at 4K (docs/benchmarks.md).
+training speed unchanged within run-to-run noise at 4K (docs/design.md).
 
 Values the user set (environment variables, `tf.config.optimizer.set_experimental_options`) are
 never overwritten; `REFORMER_KERAS_TF_DEFAULTS=0` makes `configure_cpu` (and

@@ -25,6 +25,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    trainer_flags.check_fixed_length(PROGRAM)
     from reformer_keras.training import evaluate_checkpoint
     results = evaluate_checkpoint(FLAGS.checkpoint, FLAGS.dataset, FLAGS.task, FLAGS.split,
                                   FLAGS.seq_len, FLAGS.batch_size, FLAGS.eval_batches,

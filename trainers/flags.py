@@ -4,20 +4,28 @@ Every bad flag is rejected while flags are parsed (before any data is prepared o
 with one line on stderr naming the flag, e.g.
   train: error: flag --seq_len=0: must be a positive integer
 and exit status 2.
+
+The model flags are generated from the fields of `reformer_keras.config.ReformerConfig`: one
+flag per field, named as the field, its help the field's documentation, its check the field's
+check (same message), default "the preset's value". A seq2seq run takes the fields it has
+(num_layers and attention_types set both stacks).
 """
+import dataclasses
 import os
 import sys
 
 from absl import flags
 
 # Only pure-Python modules here: flags are validated before TensorFlow is imported.
+from reformer_keras.config import ReformerConfig
+from reformer_keras.datasets import registry
 from reformer_keras.training import model_factory
-from reformer_keras.training import registry as pipelines
 from reformer_keras.training.strategy import STRATEGIES
 
 FLAGS = flags.FLAGS
-TASKS = tuple(pipelines.TASK_MODALITIES)
-ATTENTION_TYPES = ("lsh", "local", "full")
+TASKS = tuple(registry.TASK_MODALITIES)
+_DEFINE = {"int": "integer", "float": "float", "bool": "bool", "strs": "list", "ints": "list",
+           "buckets": "list"}
 
 
 def _define(kind, name, *args, **kwargs):
@@ -50,19 +58,69 @@ def _positive(name, allow_none=False):
 
 def _check_task_dataset(values):
     try:
-        pipelines.get_spec(values["dataset"], values["task"])
+        registry.get_spec(values["dataset"], values["task"])
     except ValueError as err:
         raise flags.ValidationError(str(err)) from None
     return True
 
 
-def _check_preset(values):
-    if values["preset"]:
+def model_fields():
+    """The `ReformerConfig` fields the trainers expose as flags."""
+    return [f for f in dataclasses.fields(ReformerConfig) if f.metadata["flag"]]
+
+
+def _flag_value(field, value):
+    """A model flag's parsed value -> the config value (lists of numbers become tuples)."""
+    if value is None or field.metadata["kind"] not in ("ints", "buckets"):
+        return tuple(value) if isinstance(value, list) else value
+    try:
+        numbers = tuple(int(v) for v in value)
+    except ValueError:
+        raise flags.ValidationError(f"`{field.name}` must be a list of integers, got "
+                                    f"{','.join(value)!r}") from None
+    return numbers[0] if field.metadata["kind"] == "buckets" and len(numbers) == 1 else numbers
+
+
+def _field_validator(field):
+    def check(value):
+        value = _flag_value(field, value)
+        if value is not None:
+            try:
+                field.metadata["check"](field.name, value)
+            except ValueError as err:
+                raise flags.ValidationError(str(err)) from None
+        return True
+    return check
+
+
+def _check_model(values):
+    """The preset fits the task and the model flags fit the preset (the config's own checks;
+    run again after all flags are parsed, so the model flags' final values are checked)."""
+    preset = values["preset"] or model_factory.DEFAULT_PRESETS[values["task"]]
+    options = {}
+    for field in model_fields():
         try:
-            model_factory.check_preset(values["preset"], values["task"])
-        except ValueError as err:
-            raise flags.ValidationError(str(err)) from None
+            _field_validator(field)(FLAGS[field.name].value)
+        except flags.ValidationError:
+            return True  # the field's own validator reports it
+        options[field.name] = _flag_value(field, FLAGS[field.name].value)
+    try:
+        model_factory.configure(values["task"], preset, options)
+    except ValueError as err:
+        raise flags.ValidationError(str(err)) from None
     return True
+
+
+def define_model_flags():
+    """One flag per `ReformerConfig` field (`model_fields()`), validated by the field's check;
+    --preset; and a validator of the whole configuration (preset + options)."""
+    _define("string", "preset", "", "Model preset (default per task: " + ", ".join(
+        f"{t}={p}" for t, p in model_factory.DEFAULT_PRESETS.items()) + ").")
+    for field in model_fields():
+        _define(_DEFINE[field.metadata["kind"]], field.name, None,
+                f"{field.metadata['help']} Default: the preset's.")
+        flags.register_validator(field.name, _field_validator(field))
+    flags.register_multi_flags_validator(["preset", "task"], _check_model)
 
 
 def define_data_flags(default_dataset="shakespeare_plays"):
@@ -70,11 +128,13 @@ def define_data_flags(default_dataset="shakespeare_plays"):
     _define("enum", "task", "lm", list(TASKS), "Task: lm (text / duplication), image (pixel "
             "raster LM), music (MIDI events), seq2seq (translation), classifier (image labels).")
     _define("string", "dataset", default_dataset, "Dataset name, one of: " +
-            ", ".join(sorted(pipelines.REGISTRY)) + " (configs allowed, e.g. duplication/tiny).")
+            ", ".join(sorted(registry.DATASETS)) + " (configs allowed, e.g. duplication/tiny).")
     _define("string", "data_dir", "data_dir", "TFDS data directory; the offline builders "
             "(shakespeare_plays, bach_chorales, mnist_5k, digits, duplication) are prepared here.")
     _define("integer", "seq_len", 128, "Tokens per training window (text / music / seq2seq); "
-            "images and duplication fix their own length.")
+            "image and duplication datasets fix their own length (giving another --seq_len "
+            "for them is an error). The model's position table is sized to it: an axial table "
+            "whose product differs is replaced by learned positions (with a warning).")
     _define("integer", "batch_size", 16, "Global batch size (split across replicas/workers).")
     _define("integer", "seed", 0, "Seed of the data order, model initialisation and sampling.")
     _positive("seq_len")
@@ -85,8 +145,6 @@ def define_data_flags(default_dataset="shakespeare_plays"):
 def define_train_flags():
     """Every flag of trainers/train.py."""
     define_data_flags()
-    _define("string", "preset", "", "Model preset (default per task: " + ", ".join(
-        f"{t}={p}" for t, p in model_factory.DEFAULT_PRESETS.items()) + ").")
     _define("string", "model_dir", "model_dir", "Output directory: checkpoints/, backup/, "
             "logs/ (TensorBoard), samples/, loss_log.csv, summary.json. An existing run resumes.")
     _define("integer", "steps", 100_000, "Total optimizer steps (stops earlier at --max_minutes).")
@@ -107,27 +165,7 @@ def define_train_flags():
     _define("integer", "verbose", 1, "Keras fit verbosity: 1 progress bar, 2 one line/epoch.")
     _define("bool", "export", True, "At the end, export a TF Serving SavedModel of the LM, image "
             "or music model into model_dir/export/reformer_<task>/<version>/.")
-    _define("integer", "num_layers", None, "Override the preset's number of layers.")
-    _define("integer", "d_model", None, "Override the preset's model width.")
-    _define("integer", "num_heads", None, "Override the preset's attention heads.")
-    _define("integer", "d_ff", None, "Override the preset's feed-forward width.")
-    _define("list", "attention_types", None, "Override the attention pattern, cycled over "
-            "layers, e.g. lsh,local (each lsh, local or full).")
-    _define("integer", "num_hashes", None, "Override the LSH hash rounds.")
-    _define("integer", "bucket_size", None, "Override the LSH bucket / local chunk size.")
-    _define("bool", "reversible", None, "Override reversible residual layers (True/False).")
-    _define("float", "dropout", None, "Override the residual dropout rate.")
-    # Speed / memory knobs of the reversible stack and LSH attention (every task).
-    _define("integer", "stored_top_blocks", None, "Override: the top N reversible blocks keep "
-            "their activations and skip the backward recompute (faster; one block's "
-            "activations each; 0: every block recomputed).")
-    _define("integer", "attn_chunks", None, "Override: LSH attention runs the heads in this "
-            "many groups (lower peak memory, slower); must divide the number of heads or be a "
-            "multiple of it.")
-    _define("integer", "query_chunk_len", None, "Override: LSH attention takes the sorted "
-            "queries in pieces of this many positions (memory of very long sequences).")
-    _define("bool", "ff_chunked_backward", None, "Override: the feed-forward's backward pass "
-            "runs in chunks too (lower peak memory, slower).")
+    define_model_flags()
     _define("float", "reserve_cpu_pool_gib", 0.0, "Reserve this many GiB of address space in "
             "TensorFlow's CPU allocator pool before the model is built "
             "(`reformer_keras.runtime.reserve_cpu_pool`): one region instead of many, so long "
@@ -135,26 +173,21 @@ def define_train_flags():
             "step's pool peak. 0: the pool grows as TensorFlow's default.")
     for name in ("steps_per_epoch", "learning_rate"):
         _positive(name)
-    for name in ("steps", "epochs", "num_layers", "d_model", "num_heads", "d_ff", "num_hashes",
-                 "bucket_size", "attn_chunks", "query_chunk_len"):
+    for name in ("steps", "epochs"):
         _positive(name, allow_none=True)
     flags.register_validator("max_minutes", lambda v: v is None or v >= 0,
                              message="must be >= 0")
     flags.register_validator("sample_every", lambda v: v >= 0, message="must be >= 0")
-    flags.register_validator("stored_top_blocks", lambda v: v is None or v >= 0,
-                             message="must be >= 0")
     flags.register_validator("reserve_cpu_pool_gib", lambda v: 0 <= v < 2**20,
                              message="must be a number of GiB >= 0")
     flags.register_validator("model_dir", writable_dir,
                              message="is not a writable directory (or creatable under one)")
-    flags.register_validator(
-        "attention_types", lambda v: v is None or (v and all(t in ATTENTION_TYPES for t in v)),
-        message=f"each entry must be one of {', '.join(ATTENTION_TYPES)}")
-    flags.register_multi_flags_validator(["preset", "task"], _check_preset)
 
 
 def overrides_from_flags():
-    return {key: getattr(FLAGS, key) for key in model_factory.OVERRIDE_KEYS}
+    """{field: value} of the model flags given on the command line."""
+    return {f.name: _flag_value(f, getattr(FLAGS, f.name)) for f in model_fields()
+            if getattr(FLAGS, f.name) is not None}
 
 
 def one_line_parser(program):
@@ -173,6 +206,16 @@ def fail(program, flag, message):
     """Exits with the one-line error format for a check made after parsing."""
     sys.stderr.write(f"{program}: error: flag --{flag}: {' '.join(str(message).split())}\n")
     sys.exit(2)
+
+
+def check_fixed_length(program):
+    """Exits (status 2) when --seq_len was given for a dataset that fixes its own length
+    (images: H*W*C, duplication: its config's); imports the pipelines (TensorFlow)."""
+    from reformer_keras.datasets import pipelines  # pylint: disable=import-outside-toplevel
+    info = pipelines.describe(FLAGS.dataset, FLAGS.task, FLAGS.seq_len)
+    if FLAGS["seq_len"].present and info.seq_len != FLAGS.seq_len:
+        fail(program, f"seq_len={FLAGS.seq_len}", f"dataset {FLAGS.dataset} fixes the length "
+             f"to {info.seq_len}; leave --seq_len out")
 
 
 def define_checkpoint_flag():

@@ -22,6 +22,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    trainer_flags.check_fixed_length(PROGRAM)
     from reformer_keras.training import sample_checkpoint
     out_dir = FLAGS.output_dir or (os.path.join(FLAGS.checkpoint, "samples")
                                    if os.path.isdir(FLAGS.checkpoint)

@@ -46,6 +46,7 @@ def main(argv):
         strategy = get_strategy(cfg.strategy)  # before any other TensorFlow work
     except ValueError as err:
         trainer_flags.fail(PROGRAM, f"strategy={cfg.strategy}", err)
+    trainer_flags.check_fixed_length(PROGRAM)
     if FLAGS.reserve_cpu_pool_gib:
         from reformer_keras import runtime
         try:

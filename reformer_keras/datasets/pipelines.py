@@ -34,15 +34,15 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from reformer_keras.training.registry import (IMAGE_START, IMAGE_VOCAB, REGISTRY,  # noqa: F401
-                                             TASK_MODALITIES, PipelineSpec, get_spec)
+import reformer_keras.datasets.builders  # noqa: F401  (registers this package's TFDS builders)
+from reformer_keras.datasets.registry import (IMAGE_START, IMAGE_VOCAB,  # noqa: F401
+                                              TASK_MODALITIES, DatasetSpec, get_spec)
 
 PACK_GROUP = 16  # documents concatenated per packing group
 
 
 def _duplication_length(name: str) -> int:
     """2 * (word_length + 1) of a duplication config, read without preparing the data."""
-    import reformer_keras.datasets  # noqa: F401  (registers the builders)
     builder_cls = tfds.builder_cls("duplication")
     config = name.split(":")[0].split("/")[1] if "/" in name else \
         builder_cls.DEFAULT_BUILDER_CONFIG_NAME
@@ -56,7 +56,7 @@ def _duplication_length(name: str) -> int:
 class DataInfo:
     """What a model needs: vocabulary, input length, whether tokens are UTF-8 bytes."""
 
-    spec: PipelineSpec
+    spec: DatasetSpec
     task: str
     vocab_size: int
     seq_len: int
@@ -205,8 +205,7 @@ def load_examples(name, split, data_dir=None, download=True):
     """`tfds.load(name, split=split)` (files in order; offline builders prepared on demand)."""
     spec = get_spec(name)
     if spec.offline:
-        import reformer_keras.datasets  # noqa: F401  (registers the builders)
-    return tfds.load(name, split=split, data_dir=data_dir, shuffle_files=False,
+        return tfds.load(name, split=split, data_dir=data_dir, shuffle_files=False,
                      download=download)
 
 
@@ -216,7 +215,7 @@ def make_dataset(name, split=None, *, task=None, seq_len=256, batch_size=8, data
     """A batched `tf.data.Dataset` of training elements (see the module docstring for shapes).
 
     Args:
-      name: a `REGISTRY` name (optionally with a config, e.g. "duplication/tiny").
+      name: a `DATASETS` name (optionally with a config, e.g. "duplication/tiny").
       split: TFDS split (default: the spec's train split if `training` else its eval split).
       task: "lm" | "image" | "music" | "seq2seq" | "classifier" (default: from the modality).
       seq_len: L for text / music / translation (images and duplication fix their own L).

@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from reformer_keras.layers.seeding import derive_seed
-from reformer_keras.layers.self_attention_base import check_positive_int
+from reformer_keras import input_checks
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
@@ -30,8 +30,8 @@ class AxialPositionalEmbedding(keras.layers.Layer):
 
     def __init__(self, axial_shape, axial_dims, initializer_stddev=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.axial_shape = tuple(check_positive_int("axial_shape", s) for s in axial_shape)
-        self.axial_dims = tuple(check_positive_int("axial_dims", d) for d in axial_dims)
+        self.axial_shape = tuple(input_checks.integer("axial_shape", s) for s in axial_shape)
+        self.axial_dims = tuple(input_checks.integer("axial_dims", d) for d in axial_dims)
         if len(self.axial_shape) != len(self.axial_dims) or not self.axial_shape:
             raise ValueError(
                 "`axial_shape` and `axial_dims` must be non-empty and of equal length, got "
@@ -39,9 +39,7 @@ class AxialPositionalEmbedding(keras.layers.Layer):
         if initializer_stddev is None:
             initializer_stddev = sum(self.axial_dims)**-0.5
         self.initializer_stddev = float(initializer_stddev)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be an int or None, got {seed!r}.")
-        self.seed = seed
+        self.seed = input_checks.seed("seed", seed)
 
     @property
     def max_length(self):

@@ -11,7 +11,7 @@ from keras import ops
 
 from reformer_keras.layers import attention_utils as au
 from reformer_keras.layers.seeding import glorot_uniform
-from reformer_keras.layers.self_attention_base import check_positive_int, check_rate
+from reformer_keras import input_checks
 
 # Logit of padded context keys: finite, so an all-padding context gives a uniform (not NaN) row.
 _MASK_VALUE = -1e9
@@ -44,12 +44,12 @@ class CrossAttention(keras.layers.Layer):
     def __init__(self, num_heads, head_dim, context_dim=None, attention_dropout=0.0,
                  output_dropout=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.num_heads = check_positive_int("num_heads", num_heads)
-        self.head_dim = check_positive_int("head_dim", head_dim)
-        self.context_dim = None if context_dim is None else check_positive_int(
+        self.num_heads = input_checks.integer("num_heads", num_heads)
+        self.head_dim = input_checks.integer("head_dim", head_dim)
+        self.context_dim = None if context_dim is None else input_checks.integer(
             "context_dim", context_dim)
-        self.attention_dropout = check_rate("attention_dropout", attention_dropout)
-        self.output_dropout = check_rate("output_dropout", output_dropout)
+        self.attention_dropout = input_checks.rate("attention_dropout", attention_dropout)
+        self.output_dropout = input_checks.rate("output_dropout", output_dropout)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"`seed` must be an int or None, got {seed!r}.")
         self.seed = seed

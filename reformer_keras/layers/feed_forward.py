@@ -5,7 +5,7 @@ from keras import ops
 
 from reformer_keras.layers import attention_utils as au
 from reformer_keras.layers.seeding import glorot_uniform
-from reformer_keras.layers.self_attention_base import check_positive_int, check_rate
+from reformer_keras import input_checks
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
@@ -34,11 +34,11 @@ class ChunkedFeedForward(keras.layers.Layer):
     def __init__(self, d_ff, chunk_size=None, activation="gelu", dropout=0.0, seed=None,
                  chunked_backward=False, **kwargs):
         super().__init__(**kwargs)
-        self.d_ff = check_positive_int("d_ff", d_ff)
-        self.chunk_size = None if chunk_size is None else check_positive_int(
+        self.d_ff = input_checks.integer("d_ff", d_ff)
+        self.chunk_size = None if chunk_size is None else input_checks.integer(
             "chunk_size", chunk_size)
         self.activation = keras.activations.get(activation)
-        self.dropout = check_rate("dropout", dropout)
+        self.dropout = input_checks.rate("dropout", dropout)
         self.seed = seed
         self.chunked_backward = bool(chunked_backward)
         self.seed_generator = keras.random.SeedGenerator(seed)

@@ -4,7 +4,8 @@ import keras
 from keras import ops
 
 from reformer_keras.layers import attention_utils as au
-from reformer_keras.layers.self_attention_base import SelfAttentionBase, check_positive_int
+from reformer_keras import input_checks
+from reformer_keras.layers.self_attention_base import SelfAttentionBase
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
@@ -20,9 +21,9 @@ class LocalSelfAttention(SelfAttentionBase):
     def __init__(self, num_heads, head_dim, chunk_size=64, num_chunks_before=1,
                  num_chunks_after=0, **kwargs):
         super().__init__(num_heads, head_dim, **kwargs)
-        self.chunk_size = check_positive_int("chunk_size", chunk_size)
-        self.num_chunks_before = check_positive_int("num_chunks_before", num_chunks_before, 0)
-        self.num_chunks_after = check_positive_int("num_chunks_after", num_chunks_after, 0)
+        self.chunk_size = input_checks.integer("chunk_size", chunk_size)
+        self.num_chunks_before = input_checks.integer("num_chunks_before", num_chunks_before, 0)
+        self.num_chunks_after = input_checks.integer("num_chunks_after", num_chunks_after, 0)
 
     def _attend(self, q, k, v, positions, valid, training, seed):
         length = ops.shape(q)[2]

@@ -18,23 +18,12 @@ from keras import ops
 
 from reformer_keras.layers import attention_utils as au
 from reformer_keras.layers.lsh_utils import gather_rows, permute_rows, signed_argmax
-from reformer_keras.layers.self_attention_base import SelfAttentionBase, check_positive_int
+from reformer_keras import input_checks
+from reformer_keras.layers.self_attention_base import SelfAttentionBase
 
 # Above this many buckets, `num_buckets=None` factorises the hash into two rotations, so that
 # the rotated vectors need O(sqrt(num_buckets)) instead of O(num_buckets) memory per token.
 _FACTORISE_ABOVE = 256
-
-
-def _check_num_buckets(num_buckets):
-    if num_buckets is None:
-        return None
-    values = list(num_buckets) if isinstance(num_buckets, (list, tuple)) else [num_buckets]
-    for b in values:
-        if isinstance(b, bool) or not isinstance(b, int) or b < 1 or (b > 1 and b % 2):
-            raise ValueError(
-                "`num_buckets` must be None, 1, an even integer >= 2, or a list of even "
-                f"integers (a factorised hash), got {num_buckets!r}.")
-    return tuple(values) if isinstance(num_buckets, (list, tuple)) else num_buckets
 
 
 def auto_num_buckets(padded_length, bucket_size):
@@ -104,19 +93,19 @@ class LSHSelfAttention(SelfAttentionBase):
                  hash_seed=None, rotations_per_example=False, **kwargs):
         kwargs.pop("shared_qk", None)
         super().__init__(num_heads, head_dim, causal=causal, shared_qk=True, seed=seed, **kwargs)
-        self.bucket_size = check_positive_int("bucket_size", bucket_size)
-        self.num_hashes = check_positive_int("num_hashes", num_hashes)
-        self.num_buckets = _check_num_buckets(num_buckets)
-        self.num_chunks_before = check_positive_int("num_chunks_before", num_chunks_before, 0)
-        self.num_chunks_after = check_positive_int("num_chunks_after", num_chunks_after, 0)
+        self.bucket_size = input_checks.integer("bucket_size", bucket_size)
+        self.num_hashes = input_checks.integer("num_hashes", num_hashes)
+        self.num_buckets = input_checks.num_buckets("num_buckets", num_buckets)
+        self.num_chunks_before = input_checks.integer("num_chunks_before", num_chunks_before, 0)
+        self.num_chunks_after = input_checks.integer("num_chunks_after", num_chunks_after, 0)
         self.allow_duplicate_attention = bool(allow_duplicate_attention)
-        self.attn_chunks = check_positive_int("attn_chunks", attn_chunks)
+        self.attn_chunks = input_checks.integer("attn_chunks", attn_chunks)
         if num_heads % self.attn_chunks and self.attn_chunks % num_heads:
             raise ValueError(
                 f"`attn_chunks` must divide num_heads={num_heads} or be a multiple of it, got "
                 f"{attn_chunks!r}.")
         if query_chunk_len is not None and (
-                check_positive_int("query_chunk_len", query_chunk_len) % self.bucket_size):
+                input_checks.integer("query_chunk_len", query_chunk_len) % self.bucket_size):
             raise ValueError(
                 f"`query_chunk_len` must be None or a multiple of bucket_size={bucket_size}, got "
                 f"{query_chunk_len!r}.")
@@ -129,7 +118,7 @@ class LSHSelfAttention(SelfAttentionBase):
     def call(self, x, padding_mask=None, training=None, rng=None, num_hashes=None,
              buckets=None, return_buckets=False):
         n = self.num_hashes if num_hashes is None else num_hashes
-        check_positive_int("num_hashes", n)
+        input_checks.integer("num_hashes", n)
         if buckets is not None:
             want = (None, self.num_heads, n, None)
             if len(buckets.shape) != 4 or any(

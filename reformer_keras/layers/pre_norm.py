@@ -5,6 +5,12 @@ import keras
 from reformer_keras.layers.layer_norm import LayerNorm
 
 
+def hashes(layer):
+    """Whether `layer` is an LSH layer: it has `compute_buckets` and takes `num_hashes` and
+    `buckets` call arguments (the other self-attention layers take neither)."""
+    return hasattr(layer, "compute_buckets")
+
+
 @keras.saving.register_keras_serializable(package="reformer_keras")
 class PreNormBranch(keras.layers.Layer):
     """Wraps `layer` (an attention or feed-forward layer) with a pre-LayerNorm.
@@ -32,7 +38,7 @@ class PreNormBranch(keras.layers.Layer):
     @property
     def hashes(self):
         """Whether the wrapped layer hashes (has `compute_buckets` and a `buckets` call arg)."""
-        return hasattr(self.layer, "compute_buckets")
+        return hashes(self.layer)
 
     def _kwargs(self, padding_mask, training, rng, num_hashes):
         kwargs = dict(padding_mask=padding_mask, training=training, rng=rng)

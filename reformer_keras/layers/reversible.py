@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from reformer_keras.layers import attention_utils as au
-from reformer_keras.layers.self_attention_base import check_positive_int
+from reformer_keras import input_checks
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
@@ -48,7 +48,7 @@ class ReversibleSequence(keras.layers.Layer):
             raise ValueError("`blocks` must be a non-empty list of (f, g) layer pairs.")
         self.reversible = bool(reversible)
         self.seed = seed
-        self.stored_top_blocks = check_positive_int("stored_top_blocks", stored_top_blocks, 0)
+        self.stored_top_blocks = input_checks.integer("stored_top_blocks", stored_top_blocks, 0)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):

@@ -9,20 +9,9 @@ a model switches attention type.
 import keras
 from keras import ops
 
+from reformer_keras import input_checks
 from reformer_keras.layers import attention_utils as au
 from reformer_keras.layers.seeding import glorot_uniform
-
-
-def check_positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
-    return value
-
-
-def check_rate(name, value):
-    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"`{name}` must be a float in [0, 1), got {value!r}.")
-    return float(value)
 
 
 class SelfAttentionBase(keras.layers.Layer):
@@ -53,15 +42,13 @@ class SelfAttentionBase(keras.layers.Layer):
     def __init__(self, num_heads, head_dim, causal=False, shared_qk=False,
                  attention_dropout=0.0, output_dropout=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.num_heads = check_positive_int("num_heads", num_heads)
-        self.head_dim = check_positive_int("head_dim", head_dim)
+        self.num_heads = input_checks.integer("num_heads", num_heads)
+        self.head_dim = input_checks.integer("head_dim", head_dim)
         self.causal = bool(causal)
         self.shared_qk = bool(shared_qk)
-        self.attention_dropout = check_rate("attention_dropout", attention_dropout)
-        self.output_dropout = check_rate("output_dropout", output_dropout)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be an int or None, got {seed!r}.")
-        self.seed = seed
+        self.attention_dropout = input_checks.rate("attention_dropout", attention_dropout)
+        self.output_dropout = input_checks.rate("output_dropout", output_dropout)
+        self.seed = input_checks.seed("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):

@@ -3,7 +3,7 @@
 - `dense_transposed(x, kernel_t)`: the inner product against the kernel transposed to
   (d_ff, d_model). x (B, 128, 256) @ W (256, 1024) as stored is a slow GEMM shape for this
   machine's oneDNN (36-43 GFLOP/s per core); against the transposed kernel the same product runs
-  at 60-83 GFLOP/s (`docs/benchmarks.md`, session 8).
+  at 60-83 GFLOP/s (`python -m benchmarks.gemm_shapes --threads=1`).
 - `dense(x, kernel)`: the outer product.
 - Both have a custom gradient whose weight product runs as a convolution filter gradient
   (`weight_gradient`). The weight gradient of y = x @ W is x^T @ dy, whose reduction runs over

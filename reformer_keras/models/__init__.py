@@ -8,7 +8,11 @@ Tasks (all registered Keras serializables with `from_preset`):
   ReformerClassifier      mean-pooled sequence classifier (`tiny_classifier`).
 Preprocessors: ReformerTextPreprocessor, ReformerImagePreprocessor, ReformerMusicPreprocessor.
 Presets: `from_preset(name, **overrides)`, `presets_markdown()`, `PRESETS`.
+Configurations: `ReformerConfig`, `Seq2SeqConfig` (`reformer_keras.config`); every task takes
+`config=` or the config's fields as arguments.
 """
+
+from reformer_keras.config import ReformerConfig, Seq2SeqConfig
 
 from reformer_keras.models.presets import PRESETS, from_preset, preset_names, presets_markdown
 from reformer_keras.models.reformer_backbone import ReformerBackbone
@@ -25,8 +29,8 @@ from reformer_keras.models.reversible_decoder import (CrossAttention, DecoderAtt
 
 __all__ = [
     "CrossAttention", "DecoderAttentionBranch", "PRESETS", "ReformerBackbone",
-    "ReformerClassifier", "ReformerDecoder", "ReformerImageGenerator",
+    "ReformerClassifier", "ReformerConfig", "ReformerDecoder", "ReformerImageGenerator",
     "ReformerImagePreprocessor", "ReformerLM", "ReformerMusicGenerator",
-    "ReformerMusicPreprocessor", "ReformerSeq2Seq", "ReformerTextPreprocessor",
+    "ReformerMusicPreprocessor", "ReformerSeq2Seq", "ReformerTextPreprocessor", "Seq2SeqConfig",
     "ReversibleDecoderSequence", "from_preset", "preset_names", "presets_markdown",
 ]

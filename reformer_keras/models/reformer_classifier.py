@@ -3,9 +3,10 @@
 import keras
 from keras import ops
 
+from reformer_keras import input_checks
 from reformer_keras.layers.seeding import glorot_uniform
 from reformer_keras.models.presets import PresetMixin
-from reformer_keras.models.reformer_backbone import ReformerBackbone, pop_backbone_options
+from reformer_keras.models.reformer_backbone import ReformerBackbone, stack_config
 from reformer_keras.models.train_state import TrainStateMixin
 
 
@@ -17,24 +18,23 @@ class ReformerClassifier(PresetMixin, TrainStateMixin, keras.Model):
     Args:
       num_classes: number of classes (>= 2).
       vocab_size, d_model, num_layers, num_heads, d_ff, and the backbone options
-        (`ReformerBackbone`; `causal` is always False).
+        (`ReformerBackbone`; `causal` is always False), or `config` (a `ReformerConfig` with
+        causal=False).
       classifier_dropout: dropout on the pooled features.
 
     Call: `model(token_ids)` or `model({"token_ids": (B, L) int, "padding_mask": (B, L) bool})`.
     Padded positions do not change the logits.
     """
 
-    def __init__(self, num_classes, vocab_size, d_model, num_layers, num_heads, d_ff,
-                 classifier_dropout=0.0, **kwargs):
-        backbone_kwargs = pop_backbone_options(kwargs)
-        kwargs.pop("causal", None)
+    def __init__(self, num_classes, *args, classifier_dropout=0.0, config=None, **kwargs):
+        if len(args) == 6:  # (num_classes,) vocab_size, d_model, ..., d_ff, classifier_dropout
+            *args, classifier_dropout = args
+        config = stack_config(config, args, kwargs, "ReformerClassifier", max_positional=5,
+                              causal=False)
         super().__init__(**kwargs)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"`num_classes` must be an integer >= 2, got {num_classes!r}.")
-        self.num_classes = num_classes
-        self.classifier_dropout = float(classifier_dropout)
-        self.backbone = ReformerBackbone(vocab_size, d_model, num_layers, num_heads, d_ff,
-                                         causal=False, name="backbone", **backbone_kwargs)
+        self.num_classes = input_checks.integer("num_classes", num_classes, 2)
+        self.classifier_dropout = input_checks.rate("classifier_dropout", classifier_dropout)
+        self.backbone = ReformerBackbone(config=config, name="backbone")
         self.dropout_layer = keras.layers.Dropout(self.classifier_dropout, name="dropout")
         self.classifier_head = keras.layers.Dense(
             num_classes, name="classifier_head",
@@ -64,9 +64,8 @@ class ReformerClassifier(PresetMixin, TrainStateMixin, keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        backbone = self.backbone.get_config()
-        for key in ("name", "trainable", "dtype", "causal"):
-            backbone.pop(key, None)
+        backbone = self.backbone.config.to_dict()
+        backbone.pop("causal")
         config.update(backbone)
         config.update(num_classes=self.num_classes, classifier_dropout=self.classifier_dropout)
         return config

@@ -9,16 +9,10 @@ from reformer_keras import media
 from reformer_keras.layers.seeding import glorot_uniform
 from reformer_keras.models import sampling
 from reformer_keras.models.causal_lm_task import CausalLMTask
-from reformer_keras.models.reformer_backbone import ReformerBackbone, pop_backbone_options
+from reformer_keras.models.reformer_backbone import ReformerBackbone, stack_config
 from reformer_keras.models.reformer_image_preprocessor import (PIXEL_VALUES,
                                                                ReformerImagePreprocessor,
                                                                check_image_shape)
-
-
-def default_axial_dims(d_model, axes):
-    """d_model split into `axes` near-equal parts (the first ones take the remainder)."""
-    base, extra = divmod(d_model, axes)
-    return [base + (1 if i < extra else 0) for i in range(axes)]
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
@@ -35,26 +29,39 @@ class ReformerImageGenerator(CausalLMTask):
       num_classes: None, or the number of classes for class conditioning (class start token).
       axial_dims: per-axis position sizes summing to d_model (default: near-equal thirds).
       other `ReformerBackbone` options (attention_types, bucket_size, num_hashes, ...).
+      config: instead of the sizes and options, a `ReformerConfig` with vocab_size
+        256 + max(num_classes, 1) and axial_shape = image_shape (the task sets these, and
+        causal=True; other values raise ValueError).
 
     Call: `model(token_ids)` or `model({"token_ids": ..., "padding_mask": ...})`, token_ids
       (B, L) int in [0, 256 + max(num_classes, 1)), L <= H*W*C -> logits (B, L, 256) float32.
     """
 
-    def __init__(self, image_shape, d_model, num_layers, num_heads, d_ff, num_classes=None,
-                 axial_dims=None, **kwargs):
-        backbone_kwargs = pop_backbone_options(kwargs, exclude=("max_len", "axial_shape"))
-        for key in ("causal", "vocab_size", "axial_shape", "max_len"):
-            kwargs.pop(key, None)
-        super().__init__(**kwargs)
-        self.preprocessor = ReformerImagePreprocessor(image_shape, num_classes,
-                                                      name="preprocessor")
+    def __init__(self, image_shape, *args, num_classes=None, config=None, **kwargs):
+        names = ("d_model", "num_layers", "num_heads", "d_ff", "num_classes", "axial_dims")
+        if len(args) > len(names):
+            raise TypeError(f"ReformerImageGenerator takes at most {1 + len(names)} positional "
+                            f"arguments (image_shape, {', '.join(names)}), got {1 + len(args)}.")
+        if len(args) > 4:  # num_classes, axial_dims given by position
+            extra = dict(zip(names[4:], args[4:]))
+            num_classes = extra.get("num_classes", num_classes)
+            if "axial_dims" in extra:
+                kwargs["axial_dims"] = extra["axial_dims"]
+            args = args[:4]
         self.image_shape = check_image_shape(image_shape)
         self.num_classes = num_classes
-        axial_dims = list(axial_dims or default_axial_dims(d_model, 3))
-        self.backbone = ReformerBackbone(
-            self.preprocessor.vocab_size, d_model, num_layers, num_heads, d_ff, causal=True,
-            axial_shape=list(self.image_shape), axial_dims=axial_dims, name="backbone",
-            **backbone_kwargs)
+        preprocessor = ReformerImagePreprocessor(image_shape, num_classes, name="preprocessor")
+        if config is None:  # positional arguments: d_model, num_layers, num_heads, d_ff
+            kwargs.update(zip(("d_model", "num_layers", "num_heads", "d_ff"), args))
+        elif args:
+            raise ValueError("ReformerImageGenerator: pass either `config` or the model "
+                             "options, not both.")
+        config = stack_config(config, (), kwargs, "ReformerImageGenerator", causal=True,
+                              vocab_size=preprocessor.vocab_size,
+                              axial_shape=tuple(self.image_shape))
+        super().__init__(**kwargs)
+        self.preprocessor = preprocessor
+        self.backbone = ReformerBackbone(config=config, name="backbone")
         self.lm_head = keras.layers.Dense(
             PIXEL_VALUES, name="lm_head",
             kernel_initializer=glorot_uniform(self.backbone.seed, "lm_head"))
@@ -92,10 +99,9 @@ class ReformerImageGenerator(CausalLMTask):
 
     def get_config(self):
         config = super().get_config()
-        backbone = self.backbone.get_config()
-        for key in ("name", "trainable", "dtype", "causal", "vocab_size", "axial_shape",
-                    "max_len"):
-            backbone.pop(key, None)
+        backbone = self.backbone.config.to_dict()
+        for key in ("causal", "vocab_size", "axial_shape", "max_len"):  # set by the task
+            backbone.pop(key)
         config.update(backbone)
         config.update(image_shape=list(self.image_shape), num_classes=self.num_classes)
         return config

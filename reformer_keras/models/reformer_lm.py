@@ -4,14 +4,14 @@ import keras
 
 from reformer_keras.layers.seeding import glorot_uniform
 from reformer_keras.models.causal_lm_task import CausalLMTask
-from reformer_keras.models.reformer_backbone import ReformerBackbone, pop_backbone_options
+from reformer_keras.models.reformer_backbone import ReformerBackbone, stack_config
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
 class ReformerLM(CausalLMTask):
     """Causal Reformer language model: token ids (B, L) int -> logits (B, L, vocab) float32.
 
-    Args: as `ReformerBackbone` (causal is always True), e.g.
+    Args: as `ReformerBackbone` (a `ReformerConfig` with causal=True, or its fields), e.g.
       `ReformerLM(vocab_size=258, d_model=128, num_layers=2, num_heads=4, d_ff=256,
                   attention_types=("lsh",), bucket_size=32, num_hashes=2, max_len=1024)`.
 
@@ -19,14 +19,13 @@ class ReformerLM(CausalLMTask):
     `training`, and `num_hashes` to change the LSH hash rounds (e.g. more at evaluation).
     """
 
-    def __init__(self, vocab_size, d_model, num_layers, num_heads, d_ff, **kwargs):
-        backbone_kwargs = pop_backbone_options(kwargs)
-        kwargs.pop("causal", None)
+    def __init__(self, *args, config=None, **kwargs):
+        config = stack_config(config, args, kwargs, type(self).__name__, max_positional=5,
+                              causal=True)
         super().__init__(**kwargs)
-        self.backbone = ReformerBackbone(vocab_size, d_model, num_layers, num_heads, d_ff,
-                                         causal=True, name="backbone", **backbone_kwargs)
+        self.backbone = ReformerBackbone(config=config, name="backbone")
         self.lm_head = keras.layers.Dense(
-            vocab_size, name="lm_head", dtype=None,
+            config.vocab_size, name="lm_head", dtype=None,
             kernel_initializer=glorot_uniform(self.backbone.seed, "lm_head"))
 
     def generate(self, prompt_ids, max_new_tokens, **kwargs):
@@ -39,8 +38,6 @@ class ReformerLM(CausalLMTask):
         return generate(self, prompt_ids, max_new_tokens, **kwargs)
 
     def get_config(self):
-        config = self.backbone.get_config()
-        for key in ("name", "trainable", "dtype", "causal"):
-            config.pop(key, None)
-        config.update(name=self.name, trainable=self.trainable)
-        return config
+        config = self.backbone.config.to_dict()
+        config.pop("causal")
+        return {"name": self.name, "trainable": self.trainable, **config}

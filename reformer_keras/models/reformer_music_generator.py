@@ -18,20 +18,33 @@ class ReformerMusicGenerator(ReformerLM):
     Sequences are `ReformerMusicPreprocessor` windows: [start = eos id] + events + [eos].
 
     Args:
-      d_model, num_layers, num_heads, d_ff and the `ReformerBackbone` options.
+      d_model, num_layers, num_heads, d_ff and the `ReformerBackbone` options, or `config`
+        (a `ReformerConfig` whose vocab_size is the tokenizer's).
       tokenizer: a `MidiEventTokenizer` or its config (default `MidiEventTokenizer()`);
         vocab_size is the tokenizer's.
 
     Call: as `ReformerLM`: token ids (B, L) -> logits (B, L, vocab_size) float32.
     """
 
-    def __init__(self, d_model, num_layers, num_heads, d_ff, tokenizer=None, **kwargs):
+    def __init__(self, *args, tokenizer=None, config=None, **kwargs):
+        if len(args) == 5:  # d_model, num_layers, num_heads, d_ff, tokenizer
+            *args, tokenizer = args
+        if len(args) > 4:
+            raise TypeError("ReformerMusicGenerator takes at most 5 positional arguments "
+                            f"(d_model, num_layers, num_heads, d_ff, tokenizer), got {len(args)}.")
         tokenizer = as_midi_tokenizer(tokenizer)
-        vocab_size = kwargs.pop("vocab_size", tokenizer.vocab_size)
+        vocab_size = config.vocab_size if config is not None else kwargs.pop(
+            "vocab_size", tokenizer.vocab_size)
         if vocab_size != tokenizer.vocab_size:
             raise ValueError(f"`vocab_size` {vocab_size} differs from the tokenizer's "
                              f"{tokenizer.vocab_size}.")
-        super().__init__(tokenizer.vocab_size, d_model, num_layers, num_heads, d_ff, **kwargs)
+        if config is None:  # positional arguments: d_model, num_layers, num_heads, d_ff
+            kwargs.update(zip(("d_model", "num_layers", "num_heads", "d_ff"), args),
+                          vocab_size=vocab_size)
+        elif args:
+            raise ValueError("ReformerMusicGenerator: pass either `config` or the model "
+                             "options, not both.")
+        super().__init__(config=config, **kwargs)
         self.tokenizer = tokenizer
 
     @property

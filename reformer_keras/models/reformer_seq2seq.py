@@ -5,25 +5,20 @@ import numpy as np
 from keras import ops
 
 from reformer_keras import input_checks
-from reformer_keras.layers import (ChunkedFeedForward, FullSelfAttention, LocalSelfAttention,
-                                   LSHSelfAttention, PreNormBranch)
+from reformer_keras.config import Seq2SeqConfig
+from reformer_keras.layers import ChunkedFeedForward, PreNormBranch
 from reformer_keras.layers.cross_attention import CrossAttention
 from reformer_keras.layers.layer_norm import LayerNorm
 from reformer_keras.layers.seeding import derive_seed, glorot_uniform
-from reformer_keras.layers.self_attention_base import check_positive_int, check_rate
+from reformer_keras.models import attention_factory
+from reformer_keras.models.attention_factory import layer_seed
 from reformer_keras.models.presets import PresetMixin
-from reformer_keras.models.reformer_backbone import ATTENTION_TYPES, ReformerBackbone
+from reformer_keras.models.reformer_backbone import ReformerBackbone, stack_config
 from reformer_keras.models.reversible_decoder import (DecoderAttentionBranch,
                                                       ReversibleDecoderSequence)
 from reformer_keras.models.train_state import TrainStateMixin
 
-
-def _check_types(name, types):
-    types = (types,) if isinstance(types, str) else tuple(types)
-    if not types or any(t not in ATTENTION_TYPES for t in types):
-        raise ValueError(f"`{name}` must be a non-empty list of {ATTENTION_TYPES}, got "
-                         f"{types!r}.")
-    return types
+DECODER_MAX_LEN = 1024  # `ReformerDecoder`'s position table when built without max_len
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
@@ -31,82 +26,58 @@ class ReformerDecoder(keras.layers.Layer):
     """Decoder trunk: token + learned position embeddings -> `ReversibleDecoderSequence` of
     [causal self-attention + cross-attention, feed-forward] blocks -> LayerNorm.
 
-    Args: sizes as `ReformerBackbone` (`context_dim`: feature size of the encoder output,
-      2 * encoder d_model); `attention_types` cycled over layers ("lsh" / "local" / "full");
-      the speed / memory options `attn_chunks`, `query_chunk_len`, `rotations_per_example`
-      (LSH self-attention), `ff_chunked_backward` and `stored_top_blocks` as the backbone's.
+    Args: a `ReformerConfig` (`config=`; causal, learned positions) and `context_dim` (feature
+      size of the encoder output, 2 * encoder d_model); or the config's fields as arguments
+      (`ReformerDecoder(vocab_size, d_model, num_layers, num_heads, d_ff, context_dim,
+      **options)`, max_len 1024 unless given).
     Call: `decoder(token_ids, context, context_mask=None, padding_mask=None, training=None,
       rng=None, num_hashes=None)`; token_ids (B, L) int, context (B, Lk, context_dim) ->
       (B, L, 2 * d_model) float32.
     """
 
-    def __init__(self, vocab_size, d_model, num_layers, num_heads, d_ff, context_dim,
-                 head_dim=None, attention_types=("lsh",), bucket_size=64, num_hashes=2,
-                 num_buckets=None, local_chunk_size=None, max_len=1024, dropout=0.0,
-                 attention_dropout=0.0, ff_chunk_size=None, reversible=True, seed=None,
-                 attn_chunks=1, query_chunk_len=None, rotations_per_example=False,
-                 ff_chunked_backward=False, stored_top_blocks=0, **kwargs):
+    def __init__(self, *args, context_dim=None, config=None, **kwargs):
+        if len(args) > 5:
+            args, context_dim = args[:5], args[5]
+        if config is None:
+            kwargs.setdefault("max_len", DECODER_MAX_LEN)
+        config = stack_config(config, args, kwargs, "ReformerDecoder", causal=True)
         super().__init__(**kwargs)
-        self.attn_chunks, self.query_chunk_len = attn_chunks, query_chunk_len
-        self.rotations_per_example = bool(rotations_per_example)
-        self.ff_chunked_backward = bool(ff_chunked_backward)
-        self.vocab_size = check_positive_int("vocab_size", vocab_size)
-        self.d_model = check_positive_int("d_model", d_model)
-        self.num_layers = check_positive_int("num_layers", num_layers)
-        self.num_heads = check_positive_int("num_heads", num_heads)
-        self.d_ff = check_positive_int("d_ff", d_ff)
-        self.context_dim = check_positive_int("context_dim", context_dim)
-        self.head_dim = check_positive_int("head_dim", head_dim or d_model // num_heads)
-        self.attention_types = _check_types("attention_types", attention_types)
-        self.bucket_size, self.num_hashes = bucket_size, num_hashes
-        self.num_buckets = list(num_buckets) if isinstance(num_buckets, tuple) else num_buckets
-        self.local_chunk_size = local_chunk_size or bucket_size
-        self.max_len = check_positive_int("max_len", max_len)
-        self.dropout = check_rate("dropout", dropout)
-        self.attention_dropout = check_rate("attention_dropout", attention_dropout)
-        self.ff_chunk_size, self.reversible, self.seed = ff_chunk_size, bool(reversible), seed
+        if config.axial_shape is not None:
+            raise ValueError("ReformerDecoder has learned positions: `axial_shape` must be None.")
+        self.config = c = config.resolved()
+        self.context_dim = input_checks.integer("context_dim", context_dim)
+        for key, value in c.to_dict().items():   # the options, as attributes
+            setattr(self, key, value)
+        self.attention_types, seed = c.attention_types, c.seed
         init = keras.initializers.RandomNormal
         self.token_embedding = keras.layers.Embedding(
-            vocab_size, d_model, embeddings_initializer=init(
-                stddev=d_model**-0.5, seed=derive_seed(seed, "token_embedding")),
+            c.vocab_size, c.d_model, embeddings_initializer=init(
+                stddev=c.d_model**-0.5, seed=derive_seed(seed, "token_embedding")),
             name="token_embedding")
-        self.position_embedding = keras.layers.Embedding(  # the tokens' scale, as the backbone's
-            max_len, d_model, embeddings_initializer=init(
-                stddev=d_model**-0.5, seed=derive_seed(seed, "position_embedding")),
+        self.position_embedding = keras.layers.Embedding(
+            c.max_len, c.d_model, embeddings_initializer=init(
+                stddev=c.position_init_stddev, seed=derive_seed(seed, "position_embedding")),
             name="position_embedding")
         blocks = []
-        for i in range(num_layers):
-            common = dict(num_heads=num_heads, head_dim=self.head_dim,
-                          attention_dropout=self.attention_dropout, output_dropout=self.dropout)
-            cross = CrossAttention(context_dim=context_dim, seed=self._seed(3 * i + 1),
-                                   name=f"cross_attention_{i}", **common)
-            f = DecoderAttentionBranch(self._self_attention(i, common), cross,
-                                       name=f"attention_{i}")
-            g = PreNormBranch(ChunkedFeedForward(d_ff, chunk_size=ff_chunk_size, dropout=dropout,
-                                                 chunked_backward=self.ff_chunked_backward,
-                                                 seed=self._seed(3 * i + 2), name=f"ff_{i}"),
+        for i in range(c.num_layers):
+            cross = CrossAttention(context_dim=self.context_dim, seed=layer_seed(seed, 3 * i + 1),
+                                   name=f"cross_attention_{i}", num_heads=c.num_heads,
+                                   head_dim=c.head_dim, attention_dropout=c.attention_dropout,
+                                   output_dropout=c.dropout)
+            f = DecoderAttentionBranch(
+                attention_factory.self_attention(c, i, layer_seed(seed, 3 * i)), cross,
+                name=f"attention_{i}")
+            g = PreNormBranch(ChunkedFeedForward(c.d_ff, chunk_size=c.ff_chunk_size,
+                                                 dropout=c.dropout,
+                                                 chunked_backward=c.ff_chunked_backward,
+                                                 seed=layer_seed(seed, 3 * i + 2),
+                                                 name=f"ff_{i}"),
                               name=f"feed_forward_{i}")
             blocks.append((f, g))
-        self.stack = ReversibleDecoderSequence(blocks, reversible=reversible, seed=seed,
-                                               stored_top_blocks=stored_top_blocks, name="stack")
-        self.stored_top_blocks = self.stack.stored_top_blocks
-        self.final_norm = LayerNorm(epsilon=1e-6, dtype="float32",
-                                                          name="final_norm")
-
-    def _seed(self, salt):
-        return None if self.seed is None else self.seed + 7919 * (salt + 1)
-
-    def _self_attention(self, i, common):
-        kind = self.attention_types[i % len(self.attention_types)]
-        kw = dict(causal=True, seed=self._seed(3 * i), name=f"{kind}_attention_{i}", **common)
-        if kind == "lsh":
-            return LSHSelfAttention(bucket_size=self.bucket_size, num_hashes=self.num_hashes,
-                                    num_buckets=self.num_buckets, attn_chunks=self.attn_chunks,
-                                    query_chunk_len=self.query_chunk_len,
-                                    rotations_per_example=self.rotations_per_example, **kw)
-        if kind == "local":
-            return LocalSelfAttention(chunk_size=self.local_chunk_size, **kw)
-        return FullSelfAttention(**kw)
+        self.stack = ReversibleDecoderSequence(blocks, reversible=c.reversible, seed=seed,
+                                               stored_top_blocks=c.stored_top_blocks,
+                                               name="stack")
+        self.final_norm = LayerNorm(epsilon=1e-6, dtype="float32", name="final_norm")
 
     def build(self, token_ids_shape, context_shape=None):
         context_shape = context_shape or (None, None, self.context_dim)
@@ -133,21 +104,8 @@ class ReformerDecoder(keras.layers.Layer):
         return self.final_norm(x)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            vocab_size=self.vocab_size, d_model=self.d_model, num_layers=self.num_layers,
-            num_heads=self.num_heads, d_ff=self.d_ff, context_dim=self.context_dim,
-            head_dim=self.head_dim, attention_types=list(self.attention_types),
-            bucket_size=self.bucket_size, num_hashes=self.num_hashes,
-            num_buckets=self.num_buckets, local_chunk_size=self.local_chunk_size,
-            max_len=self.max_len, dropout=self.dropout,
-            attention_dropout=self.attention_dropout, ff_chunk_size=self.ff_chunk_size,
-            reversible=self.reversible, seed=self.seed, attn_chunks=self.attn_chunks,
-            query_chunk_len=self.query_chunk_len,
-            rotations_per_example=self.rotations_per_example,
-            ff_chunked_backward=self.ff_chunked_backward,
-            stored_top_blocks=self.stored_top_blocks)
-        return config
+        return {**super().get_config(), **self.config.to_dict(),
+                "context_dim": self.context_dim}
 
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
@@ -156,7 +114,7 @@ class ReformerSeq2Seq(PresetMixin, TrainStateMixin, keras.Model):
     reversible decoder with cross-attention to the encoder output, LM head over the target
     vocabulary.
 
-    Args:
+    Args: a `Seq2SeqConfig` (`config=`), or its fields as positional / keyword arguments:
       encoder_vocab_size, decoder_vocab_size: source / target vocabularies.
       d_model, num_heads, d_ff, head_dim: shared sizes; num_encoder_layers, num_decoder_layers.
       encoder_attention_types, decoder_attention_types: cycled per layer ("lsh"/"local"/"full").
@@ -171,45 +129,26 @@ class ReformerSeq2Seq(PresetMixin, TrainStateMixin, keras.Model):
       -> logits (B, Lt, decoder_vocab_size) float32 (decoder position t predicts token t + 1).
     """
 
-    def __init__(self, encoder_vocab_size, decoder_vocab_size, d_model, num_encoder_layers,
-                 num_decoder_layers, num_heads, d_ff, head_dim=None,
-                 encoder_attention_types=("lsh",), decoder_attention_types=("lsh",),
-                 bucket_size=64, num_hashes=2, num_buckets=None, local_chunk_size=None,
-                 encoder_max_len=1024, decoder_max_len=1024, dropout=0.0, attention_dropout=0.0,
-                 ff_chunk_size=None, reversible=True, seed=None, attn_chunks=1,
-                 query_chunk_len=None, rotations_per_example=False, ff_chunked_backward=False,
-                 stored_top_blocks=0, **kwargs):
+    def __init__(self, *args, config=None, **kwargs):
+        fields = Seq2SeqConfig.pop_fields(kwargs)
+        if config is None:
+            fields.update(zip(Seq2SeqConfig.field_names(), args))
+            config = Seq2SeqConfig(**fields)
+        elif args or fields:
+            raise ValueError("ReformerSeq2Seq: pass either `config` or the model options "
+                             f"{sorted(fields)}, not both.")
+        elif isinstance(config, dict):
+            config = Seq2SeqConfig.from_dict(config)
         super().__init__(**kwargs)
-        shared = dict(head_dim=head_dim, bucket_size=bucket_size, num_hashes=num_hashes,
-                      num_buckets=num_buckets, local_chunk_size=local_chunk_size,
-                      dropout=dropout, attention_dropout=attention_dropout,
-                      ff_chunk_size=ff_chunk_size, reversible=reversible,
-                      attn_chunks=attn_chunks, query_chunk_len=query_chunk_len,
-                      rotations_per_example=rotations_per_example,
-                      ff_chunked_backward=ff_chunked_backward,
-                      stored_top_blocks=stored_top_blocks)
-        self.encoder = ReformerBackbone(
-            encoder_vocab_size, d_model, num_encoder_layers, num_heads, d_ff, causal=False,
-            attention_types=_check_types("encoder_attention_types", encoder_attention_types),
-            max_len=encoder_max_len, seed=seed, name="encoder", **shared)
-        self.decoder = ReformerDecoder(
-            decoder_vocab_size, d_model, num_decoder_layers, num_heads, d_ff,
-            context_dim=2 * d_model,
-            attention_types=_check_types("decoder_attention_types", decoder_attention_types),
-            max_len=decoder_max_len, seed=None if seed is None else seed + 1, name="decoder",
-            **shared)
-        self.lm_head = keras.layers.Dense(decoder_vocab_size, name="lm_head",
-                                          kernel_initializer=glorot_uniform(seed, "lm_head"))
-        self._config = dict(
-            encoder_vocab_size=encoder_vocab_size, decoder_vocab_size=decoder_vocab_size,
-            d_model=d_model, num_encoder_layers=num_encoder_layers,
-            num_decoder_layers=num_decoder_layers, num_heads=num_heads, d_ff=d_ff,
-            encoder_attention_types=list(self.encoder.attention_types),
-            decoder_attention_types=list(self.decoder.attention_types),
-            encoder_max_len=encoder_max_len, decoder_max_len=decoder_max_len, seed=seed,
-            **{**shared, "head_dim": self.encoder.head_dim,
-               "local_chunk_size": self.encoder.local_chunk_size,
-               "num_buckets": self.encoder.num_buckets})
+        encoder, decoder = config.encoder_config(), config.decoder_config()
+        self.encoder = ReformerBackbone(config=encoder, name="encoder")
+        self.decoder = ReformerDecoder(config=decoder, context_dim=2 * config.d_model,
+                                       name="decoder")
+        self.lm_head = keras.layers.Dense(config.decoder_vocab_size, name="lm_head",
+                                          kernel_initializer=glorot_uniform(config.seed,
+                                                                            "lm_head"))
+        self.config = config.replace(head_dim=self.encoder.head_dim,
+                                     local_chunk_size=self.encoder.local_chunk_size)
 
     def build_input_shape(self):
         return {"encoder_token_ids": (None, None), "decoder_token_ids": (None, None)}
@@ -283,6 +222,4 @@ class ReformerSeq2Seq(PresetMixin, TrainStateMixin, keras.Model):
         return np.asarray(out, np.int32)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(self._config)
-        return config
+        return {**super().get_config(), **self.config.to_dict()}

@@ -13,6 +13,7 @@ from keras import ops
 from reformer_keras.layers import attention_utils as au
 from reformer_keras.layers.cross_attention import CrossAttention
 from reformer_keras.layers.layer_norm import LayerNorm
+from reformer_keras.layers.pre_norm import hashes
 from reformer_keras.layers.reversible import ReversibleSequence
 
 
@@ -51,7 +52,7 @@ class DecoderAttentionBranch(keras.layers.Layer):
              num_hashes=None):
         seeds = (None, None) if rng is None else (au.fold_seed(rng, 1), au.fold_seed(rng, 2))
         kwargs = dict(padding_mask=padding_mask, training=training, rng=seeds[0])
-        if num_hashes is not None and hasattr(self.self_attention, "num_hashes"):
+        if num_hashes is not None and hashes(self.self_attention):
             kwargs["num_hashes"] = num_hashes
         a = self.self_attention(self.self_norm(x), **kwargs)
         h = ops.cast(x, a.dtype) + a

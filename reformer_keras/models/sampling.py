@@ -7,20 +7,7 @@ forwards for n new tokens; tests compare the cached path with it).
 
 import numpy as np
 
-
-def check_prompt(prompt_ids, vocab_size, name="prompt_ids"):
-    """Validates a prompt: int array (B, P), P >= 1, ids in [0, vocab_size). Returns int32."""
-    prompt = np.asarray(prompt_ids)
-    if prompt.dtype.kind not in "iu":
-        raise ValueError(f"`{name}` must be integer token ids, got dtype {prompt.dtype}.")
-    if prompt.ndim != 2:
-        raise ValueError(f"`{name}` must have rank 2 (batch, length), got shape {prompt.shape}.")
-    if prompt.shape[1] == 0:
-        raise ValueError(f"`{name}` is empty: give at least one token (e.g. the start token).")
-    if prompt.size and (prompt.min() < 0 or prompt.max() >= vocab_size):
-        raise ValueError(f"`{name}` must be in [0, vocab_size={vocab_size}), got values in "
-                         f"[{prompt.min()}, {prompt.max()}].")
-    return prompt.astype(np.int32)
+from reformer_keras.input_checks import check_prompt  # noqa: F401  (the models' prompt check)
 
 
 def sample_from_logits(logits, rng, temperature, top_k, top_p):

@@ -1,6 +1,5 @@
 """Training library the trainers (trainers/train.py, evaluate.py, sample.py) call.
 
-  registry      dataset name -> modality / keys / splits; task <-> modality (pure Python)
   strategy      get_strategy("auto" | "one_device" | "mirrored" | "multi_worker" | "tpu")
   metrics       BitsPerToken (bits per token / dim / character), WarmupSchedule
   callbacks     AtomicModelCheckpoint, AtomicBackupAndRestore, StepLimit, LossLog, SampleEvery
@@ -9,8 +8,8 @@
   loop          TrainConfig, train, evaluate_checkpoint, sample_checkpoint
   tf_fused_adam FusedAdam (Keras's Adam with TensorFlow's fused kernel; the trainers' optimizer)
 
-Attributes are imported lazily, so `reformer_keras.training.registry` (flag validation) does not
-import TensorFlow.
+Attributes are imported lazily: importing the package imports no TensorFlow. The dataset
+registry lives in `reformer_keras.datasets.registry`.
 """
 import importlib
 

@@ -101,7 +101,7 @@ def prepare_data(dataset, data_dir):
     spec = pipelines.get_spec(dataset)
     if spec.offline:
         import tensorflow_datasets as tfds
-        import reformer_keras.datasets  # noqa: F401  (registers the builders)
+        import reformer_keras.datasets.builders  # noqa: F401  (registers the builders)
         tfds.builder(dataset, data_dir=data_dir).download_and_prepare()
 
 

@@ -7,7 +7,7 @@ import pretty_midi
 import pytest
 import tensorflow_datasets as tfds
 
-import reformer_keras.datasets  # noqa: F401  (registers the builders)
+import reformer_keras.datasets.builders  # noqa: F401  (registers the builders)
 
 
 def _expected_split(bwv):

@@ -1,13 +1,18 @@
-"""reformer_keras.datasets: TFDS registration, DATASETS metadata, the `load` wrapper, no network."""
+"""reformer_keras.datasets: TFDS registration, DATASETS metadata, the `load` wrapper, no network,
+and a registry that imports without TensorFlow."""
+import os
 import socket
+import subprocess
+import sys
 
 import pytest
 import tensorflow_datasets as tfds
 
 import reformer_keras.datasets as rkd
+from reformer_keras.datasets import builders
 
 NAMES = {"shakespeare_plays": "text", "bach_chorales": "music", "mnist_5k": "image",
-         "digits": "image", "duplication": "synthetic"}
+         "digits": "image", "duplication": "duplication"}
 
 
 def test_network_is_off():
@@ -16,10 +21,12 @@ def test_network_is_off():
 
 
 def test_all_builders_are_registered_with_metadata(tmp_path):
-    assert {name: spec.modality for name, spec in rkd.DATASETS.items()} == NAMES
-    for name, spec in rkd.DATASETS.items():
+    offline = {name: spec for name, spec in rkd.DATASETS.items() if spec.offline}
+    assert {name: spec.modality for name, spec in offline.items()} == NAMES
+    assert sorted(builders.BUILDERS) == sorted(NAMES)
+    for name, spec in offline.items():
         cls = tfds.builder_cls(name)
-        assert cls is spec.builder and issubclass(cls, tfds.core.GeneratorBasedBuilder)
+        assert cls is builders.BUILDERS[name] and cls is getattr(rkd, cls.__name__) and issubclass(cls, tfds.core.GeneratorBasedBuilder)
         assert str(cls.VERSION) == "1.0.0" and "1.0.0" in cls.RELEASE_NOTES
         if spec.configs:
             assert [c.name for c in cls.BUILDER_CONFIGS] == list(spec.configs)
@@ -47,3 +54,14 @@ def test_load_wrapper_prepares_and_loads(tmp_path):
     image, label = next(iter(rkd.load("digits", split="train", data_dir=str(tmp_path),
                                       as_supervised=True)))
     assert image.shape == (8, 8, 1) and 0 <= int(label) < 10
+
+
+def test_registry_imports_without_tensorflow():
+    """`import reformer_keras.datasets` (registry, `load`) loads neither TF nor TFDS."""
+    code = ("import sys, reformer_keras.datasets as d; d.get_spec('mnist', 'image'); "
+            "bad = [m for m in ('tensorflow', 'tensorflow_datasets', 'keras') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -6,7 +6,7 @@ import pytest
 import tensorflow_datasets as tfds
 from sklearn.datasets import load_digits
 
-import reformer_keras.datasets  # noqa: F401  (registers the builders)
+import reformer_keras.datasets.builders  # noqa: F401  (registers the builders)
 
 
 @pytest.fixture(scope="module")

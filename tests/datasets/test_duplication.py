@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-import reformer_keras.datasets  # noqa: F401  (registers the builders)
+import reformer_keras.datasets.builders  # noqa: F401  (registers the builders)
 
 WORD, VOCAB, SIZES = 15, 16, {"train": 256, "test": 64}  # the "tiny" config
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-import reformer_keras.datasets  # noqa: F401  (registers the builders)
+import reformer_keras.datasets.builders  # noqa: F401  (registers the builders)
 
 
 def _raw_rows():

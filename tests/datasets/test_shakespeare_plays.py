@@ -6,7 +6,7 @@ import re
 import pytest
 import tensorflow_datasets as tfds
 
-import reformer_keras.datasets  # noqa: F401  (registers the builders)
+import reformer_keras.datasets.builders  # noqa: F401  (registers the builders)
 
 
 def _raw_plays():

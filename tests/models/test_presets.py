@@ -45,7 +45,7 @@ def _positions(c, max_len=None):
     if c.get("axial_shape"):
         dims = c.get("axial_dims") or [c["d_model"] // 2, c["d_model"] - c["d_model"] // 2]
         return sum(s * k for s, k in zip(c["axial_shape"], dims))
-    return (max_len or c.get("max_len", 4096)) * c["d_model"]
+    return (max_len or c.get("max_len") or 4096) * c["d_model"]
 
 
 def reference_params(task, c):
@@ -70,7 +70,7 @@ def reference_params(task, c):
 
 def _short_inputs(name, model, length=128):
     rng = np.random.default_rng(0)
-    length = min(length, PRESETS[name]["max_length"])
+    length = min(length, PRESETS[name].max_length)
     if isinstance(model, models.ReformerSeq2Seq):
         return {"encoder_token_ids": rng.integers(2, 100, (1, length)).astype("int32"),
                 "decoder_token_ids": rng.integers(2, 100, (1, length)).astype("int32")}
@@ -90,15 +90,16 @@ def test_preset_builds_with_reference_parameter_count(name):
     model = from_preset(name)
     _build(model)                              # variables only: no full-length forward
     count = model.count_params()
-    assert count == preset["params"], (name, count)
-    assert count == reference_params(preset["task"], preset["config"]), name
+    assert count == preset.params, (name, count)
+    described = dict(preset.config.to_dict(), **dict(preset.task_args))
+    assert count == reference_params(preset.task, described), name
     x = _short_inputs(name, model)             # one forward at a short length
     logits = np.asarray(model(x))
     assert np.isfinite(logits).all()
-    if preset["task"] == "ReformerClassifier":
-        assert logits.shape == (1, preset["config"]["num_classes"])
+    if preset.task == "ReformerClassifier":
+        assert logits.shape == (1, described["num_classes"])
     else:
-        assert logits.shape[:2] == (1, min(128, preset["max_length"]))
+        assert logits.shape[:2] == (1, min(128, preset.max_length))
 
 
 def test_paper_preset_lengths_and_shapes():
@@ -106,11 +107,11 @@ def test_paper_preset_lengths_and_shapes():
     assert from_preset("crime_and_punishment").max_len == 524_288 == 512 * 1024
     image = from_preset("imagenet64")
     assert image.max_len == 12_288 == 64 * 64 * 3 and image.backbone.axial_shape == [64, 64, 3]
-    wmt = PRESETS["wmt14_base"]["config"]
-    assert (wmt["num_encoder_layers"], wmt["num_decoder_layers"], wmt["d_model"], wmt["d_ff"],
-            wmt["num_heads"]) == (6, 6, 512, 2048, 8)
-    assert PRESETS["enwik8"]["config"]["num_layers"] == 12
-    assert PRESETS["imagenet64"]["config"]["num_layers"] == 6
+    wmt = PRESETS["wmt14_base"].config
+    assert (wmt.num_encoder_layers, wmt.num_decoder_layers, wmt.d_model, wmt.d_ff,
+            wmt.num_heads) == (6, 6, 512, 2048, 8)
+    assert PRESETS["enwik8"].config.num_layers == 12
+    assert PRESETS["imagenet64"].config.num_layers == 6
 
 
 def _tiny_batch(name, model):
@@ -163,5 +164,5 @@ def test_presets_markdown_lists_every_preset():
     assert len(lines) == 2 + len(PRESETS)
     for name, preset in PRESETS.items():
         row = next(line for line in lines if line.startswith(f"| `{name}` |"))
-        assert f"{preset['params']:,}" in row and preset["task"] in row
+        assert f"{preset.params:,}" in row and preset.task in row
         assert row.count("|") == lines[0].count("|")

@@ -1,22 +1,31 @@
 """The backbone's pass-through options: every task model hands on the same set."""
 
-import inspect
-
 import numpy as np
 
+from reformer_keras.config import ReformerConfig
 from reformer_keras.models import ReformerClassifier, ReformerLM
-from reformer_keras.models.reformer_backbone import (BACKBONE_OPTIONS, ReformerBackbone,
-                                                     pop_backbone_options)
+from reformer_keras.models.reformer_backbone import ReformerBackbone
+
+OPTIONS = ("vocab_size", "d_model", "num_layers", "num_heads", "d_ff", "head_dim",
+           "attention_types", "causal", "bucket_size", "num_hashes", "num_buckets",
+           "attn_chunks", "query_chunk_len", "rotations_per_example", "local_chunk_size",
+           "shared_qk", "max_len", "axial_shape", "axial_dims", "position_init_stddev",
+           "dropout", "attention_dropout", "ff_chunk_size", "ff_chunked_backward",
+           "reversible", "stored_top_blocks", "seed")
 
 
-def test_backbone_options_are_the_backbone_constructor_options():
-    params = inspect.signature(ReformerBackbone.__init__).parameters
-    keyword = [n for n, p in params.items()
-               if p.default is not inspect.Parameter.empty and n != "causal"]
-    assert sorted(BACKBONE_OPTIONS) == sorted(keyword)
+def test_backbone_options_are_the_config_fields():
+    """The backbone's options are the config's fields, in its positional order, and its
+    saved config holds exactly them (besides the Keras layer keys)."""
+    assert ReformerConfig.field_names() == OPTIONS
     kwargs = dict(seed=1, name="x", max_len=8)
-    assert pop_backbone_options(kwargs, exclude=("max_len",)) == dict(seed=1)
-    assert kwargs == dict(name="x", max_len=8)
+    assert ReformerConfig.pop_fields(kwargs) == dict(seed=1, max_len=8)
+    assert kwargs == dict(name="x")
+    backbone = ReformerBackbone(11, 16, 1, 2, 32, None, ("local",), False, name="b")
+    assert backbone.attention_types == ("local",) and backbone.causal is False
+    saved = backbone.get_config()
+    assert set(saved) - set(OPTIONS) == {"name", "trainable", "dtype"}
+    assert ReformerBackbone.from_config(saved).get_config() == saved
 
 
 def test_task_models_hand_lsh_options_to_their_attention_layers():

@@ -1,7 +1,7 @@
 """A model's `seed` fixes every initial weight, and gives each random table its own stream.
 
 Two models built from the same seed must be equal weight for weight (the axial position tables
-and the task heads were unseeded before session 14), and no two random weights may start as
+and the task heads included), and no two random weights may start as
 copies of each other: one seed for two `RandomNormal` tables of the same scale makes the first
 rows of the longer one equal the shorter one (the learned position table was the token table's
 first rows).
