@@ -154,8 +154,8 @@ class SelfAttentionBase(keras.layers.Layer):
             that decoding hashes as training did whatever the cache size. Ignored otherwise.
         Returns: a dict of tensors (layouts in `tf_cached_attention`).
         """
-        check_positive_int("max_length", max_length)
-        hash_length = max_length if hash_length is None else check_positive_int(
+        input_checks.integer("max_length", max_length)
+        hash_length = max_length if hash_length is None else input_checks.integer(
             "hash_length", hash_length)
         return self._cache_steps(hash_length=hash_length).init(batch_size, max_length, dtype)
 
