@@ -122,7 +122,7 @@ def test_constant_folding_is_switched_off_unless_the_user_decided(before, expect
 # `apply_malloc_settings` (printing what it set).
 _MALLOC_PROBE = """
 import ctypes
-import reformer_keras.layers
+import reformer_keras
 from reformer_keras import runtime
 libc = ctypes.CDLL(None)
 libc.sbrk.restype = libc.malloc.restype = ctypes.c_void_p
