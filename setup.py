@@ -58,6 +58,9 @@ setup(
     entry_points={
         "console_scripts": [
             "reformer-train=trainers.train:run",
+            "reformer-evaluate=trainers.evaluate:run",
+            "reformer-sample=trainers.sample:run",
+            "reformer-export=exports.export:run",
         ]
     },
     classifiers=[

@@ -1,12 +1,17 @@
-"""Export a trained `.keras` model for TF Serving.
+"""Export a trained model for TF Serving (console script `reformer-export`).
 
+  python -m exports.export --model_dir=M
   python -m exports.export --model_path=runs/tiny_text/model.keras --export_dir=serving \
       [--model_name=tiny_text] [--generation_length=256]
+
+--model_dir: a training run's directory: its newest checkpoint is exported with the run's text
+tokenizer (from run.json; a SentencePiece model runs inside the exported graph) into
+<model_dir>/export/reformer_<task>/; --model_path / --export_dir / --model_name override.
 
 Writes `<export_dir>/<model_name>/<next version>/` (atomically; existing versions are never
 touched) and `<export_dir>/models.config` (TF Serving model_config_list of every model in
 export_dir), then prints the serving command. Signatures: see reformer_keras/export/README.md.
-Bad flags give a one-line error and exit status 1.
+Bad flags give a one-line error and exit status 2.
 """
 
 import os
@@ -17,9 +22,14 @@ from absl import app, flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_path", None, "Trained model: a .keras file (keras.saving format).")
-flags.DEFINE_string("export_dir", None, "TF Serving base directory (created if missing).")
-flags.DEFINE_string("model_name", None, "Serving name (default: the .keras file's base name); "
-                    "letters, digits, '_', '.', '-'.")
+flags.DEFINE_string("export_dir", None, "TF Serving base directory (created if missing; "
+                    "default with --model_dir: <model_dir>/export).")
+flags.DEFINE_string("model_name", None, "Serving name (default: reformer_<task> with "
+                    "--model_dir, else the .keras file's base name); letters, digits, '_', "
+                    "'.', '-'.")
+if "model_dir" not in FLAGS:
+    flags.DEFINE_string("model_dir", None, "A training run's directory (its run.json and "
+                        "newest checkpoint); the other flags then have defaults.")
 flags.DEFINE_integer("generation_length", None, "Cache length of the sampling signatures "
                      "(prompt + new tokens <= it; default: the model's max_len).")
 flags.DEFINE_enum("text_signatures", "auto", ["auto", "yes", "no"], "Add score_text / "
@@ -49,6 +59,22 @@ def serving_instructions(export_dir, model_name, signatures):
             f"--text=\"To be\"\n")
 
 
+def _from_run():
+    """Fills --model_path / --export_dir / --model_name from --model_dir; returns the run."""
+    from reformer_keras.training import checkpoints, run_file  # pylint: disable=import-outside-toplevel
+    if not os.path.isdir(FLAGS.model_dir):
+        raise ValueError(f"--model_dir {FLAGS.model_dir!r} is not a directory.")
+    run = run_file.read_run(FLAGS.model_dir)
+    if run is None:
+        raise ValueError(f"--model_dir {FLAGS.model_dir!r} has no {run_file.RUN_FILE} (not a "
+                         "training run's directory).")
+    if not FLAGS.model_path:
+        FLAGS.model_path = checkpoints.newest_checkpoint(FLAGS.model_dir)
+    FLAGS.export_dir = FLAGS.export_dir or os.path.join(FLAGS.model_dir, "export")
+    FLAGS.model_name = FLAGS.model_name or f"reformer_{run['task']}"
+    return run
+
+
 def _check_flags():
     if not FLAGS.model_path:
         raise ValueError("--model_path is required (a .keras file).")
@@ -68,11 +94,14 @@ def _check_flags():
 
 def main(argv):
     if len(argv) > 1:
-        sys.exit(f"export: error: unexpected arguments {argv[1:]}")
+        _fail(f"unexpected arguments {argv[1:]}")
+    run = None
     try:
+        if FLAGS.model_dir:
+            run = _from_run()
         name = _check_flags()
     except ValueError as err:
-        sys.exit(f"export: error: {err}")
+        _fail(err)
     # Heavy imports only after the flags are known to be good.
     from reformer_keras import runtime  # pylint: disable=import-outside-toplevel
     runtime.configure_cpu()  # before TensorFlow loads
@@ -82,16 +111,26 @@ def main(argv):
     try:
         model = keras.saving.load_model(FLAGS.model_path, compile=False)
         text = {"auto": None, "yes": True, "no": False}[FLAGS.text_signatures]
-        result = export_model(model, FLAGS.export_dir, name,
+        tokenizer = None
+        if run is not None:
+            from reformer_keras.training.run_tokenizer import load_tokenizer  # pylint: disable=import-outside-toplevel
+            tokenizer = load_tokenizer(run.get("tokenizer"), FLAGS.model_dir)
+        result = export_model(model, FLAGS.export_dir, name, tokenizer=tokenizer,
                               generation_length=FLAGS.generation_length, text_signatures=text)
     except (ValueError, OSError) as err:
-        sys.exit(f"export: error: {' '.join(str(err).split())}")
+        _fail(err)
     print(f"Exported {name} version {result['version']} to {result['path']}\n"
           f"Signatures: {', '.join(result['signatures'])}\nConfig: {result['config']}")
     print(serving_instructions(FLAGS.export_dir, name, result["signatures"]))
 
 
+def _fail(message):
+    sys.stderr.write(f"export: error: {' '.join(str(message).split())}\n")
+    sys.exit(2)
+
+
 def run():
+    """Console-script entry point (`reformer-export`)."""
     app.run(main)
 
 

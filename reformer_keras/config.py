@@ -22,6 +22,9 @@ from typing import Optional
 from reformer_keras import input_checks as checks
 
 ATTENTION_TYPES = ("lsh", "local", "full")
+# Hugging Face's LSH / local attention computed as it does (models converted from its
+# checkpoints by `reformer_keras.convert`; `HFLSHSelfAttention`, `HFLocalSelfAttention`).
+HF_ATTENTION_TYPES = ("hf_lsh", "hf_local")
 DEFAULT_MAX_LEN = 4096
 
 
@@ -41,7 +44,32 @@ def _field(default, help_text, check, kind, flag=True):
 _REQUIRED = dataclasses.MISSING
 _INT = _check(checks.integer)
 _OPT_INT = _check(checks.optional_integer)
-_TYPES = _check(checks.choices, ATTENTION_TYPES)
+_TYPES = _check(checks.choices, ATTENTION_TYPES + HF_ATTENTION_TYPES)
+
+
+def _attention_options(name, value):
+    """None or {attention type: {layer argument: JSON value}} -> a dict (or None)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or any(
+            t not in ATTENTION_TYPES + HF_ATTENTION_TYPES or not isinstance(o, dict)
+            for t, o in value.items()):
+        raise ValueError(f"`{name}` must be None or a dict {{attention type: dict of layer "
+                         f"arguments}}, got {value!r}.")
+    return {t: {k: list(v) if isinstance(v, tuple) else v for k, v in o.items()}
+            for t, o in value.items()}
+
+
+def _positive_float(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"`{name}` must be a number > 0, got {value!r}.")
+    return float(value)
+
+
+def _activation_name(name, value):
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"`{name}` must be a Keras activation name, got {value!r}.")
+    return value
 
 
 def _jsonable(value):
@@ -170,6 +198,14 @@ class ReformerConfig(_ConfigMixin):
                                     "activations each).", _check(checks.integer, 0), "int")
     seed: Optional[int] = _field(None, "Seed of the initialisers and random draws.", checks.seed,
                                  "int", flag=False)
+    attention_options: Optional[dict] = _field(
+        None, "Extra constructor arguments per attention type, e.g. {'hf_lsh': "
+        "{'chunk_length': 64, 'num_buckets': [64, 128]}} (converted checkpoints).",
+        _attention_options, "dict", flag=False)
+    layer_norm_epsilon: float = _field(1e-6, "Epsilon of every LayerNorm (branches and final "
+                                       "norm).", _positive_float, "float", flag=False)
+    ff_activation: str = _field("gelu", "Activation of the feed-forward (a Keras activation "
+                                "name).", _activation_name, "str", flag=False)
 
     def _check_together(self):
         if self.head_dim is None and self.d_model // self.num_heads < 1:
@@ -333,5 +369,5 @@ class Seq2SeqConfig(_ConfigMixin):
         return self.replace(**changes)
 
 
-__all__ = ["ATTENTION_TYPES", "DEFAULT_MAX_LEN", "ReformerConfig", "Seq2SeqConfig",
+__all__ = ["ATTENTION_TYPES", "DEFAULT_MAX_LEN", "HF_ATTENTION_TYPES", "ReformerConfig", "Seq2SeqConfig",
            "default_axial_dims"]

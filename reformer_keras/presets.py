@@ -4,8 +4,11 @@
 come from), the model's `ReformerConfig` / `Seq2SeqConfig`, the task's own arguments
 (`task_args`: image_shape, num_classes, ...), the parameter count of the built model (checked by
 tests/models/test_presets.py) and the longest input it accepts (tokens; for seq2seq the source
-length). Pure Python (imports only `reformer_keras.config`): the trainers check `--preset`
-before importing TensorFlow. `reformer_keras.models.from_preset(name, **overrides)` builds one.
+length), and `weights`: where trained weights for the architecture come from. No preset ships
+weights: `reformer_keras.models.from_preset(name, **overrides)` builds a randomly initialised
+model and logs so; `from_preset("hf:DIR")` loads a Hugging Face Reformer checkpoint directory
+with its weights instead (docs/pretrained.md). Pure Python (imports only
+`reformer_keras.config`): the trainers check `--preset` before importing TensorFlow.
 
 Sources for the paper presets: the Reformer paper (Kitaev et al. 2020, section 5: d_model 1024,
 d_ff 4096, 8 heads; 12 layers on enwik8-64K, 6 layers on imagenet64) and the released
@@ -43,6 +46,7 @@ class Preset:
     params: int
     max_length: int
     task_args: tuple = ()          # ((name, value), ...): the task's own constructor arguments
+    weights: str = ""              # where trained weights come from ("" : nowhere)
 
     def __post_init__(self):
         if self.task not in TASK_DERIVED_FIELDS:
@@ -75,7 +79,11 @@ PRESETS = {
     "enwik8": Preset(
         "ReformerLM", params=149_182_722, max_length=65_536,
         description="Paper's enwik8-64K byte LM: 12 layers, d 1024, d_ff 4096, 8 heads of 128, "
-                    "local/LSH pattern of google/reformer-enwik8, 4 hash rounds, axial 128x512.",
+                    "local/LSH pattern of google/reformer-enwik8, 4 hash rounds, axial 128x512. "
+                    "No weights: for the trained model convert google/reformer-enwik8 "
+                    "(docs/pretrained.md).",
+        weights="google/reformer-enwik8 (Hugging Face): from_preset('hf:DIR'), "
+                "docs/pretrained.md",
         config=ReformerConfig(vocab_size=258, d_model=1024, num_layers=12, num_heads=8,
                               d_ff=4096, head_dim=128, attention_types=_ENWIK8_TYPES,
                               bucket_size=256, num_hashes=4, num_buckets=512,
@@ -93,7 +101,11 @@ PRESETS = {
     "crime_and_punishment": Preset(
         "ReformerLM", params=2_748_224, max_length=524_288,
         description="trax text-generation colab (google/reformer-crime-and-punishment): 6 layers "
-                    "alternating local/LSH, d 256, 2 heads of 64, 0.5M tokens, axial 512x1024.",
+                    "alternating local/LSH, d 256, 2 heads of 64, 0.5M tokens, axial 512x1024. "
+                    "No weights: for the trained model convert "
+                    "google/reformer-crime-and-punishment (docs/pretrained.md).",
+        weights="google/reformer-crime-and-punishment (Hugging Face): from_preset('hf:DIR'), "
+                "docs/pretrained.md",
         config=ReformerConfig(vocab_size=320, d_model=256, num_layers=6, num_heads=2, d_ff=512,
                               head_dim=64, attention_types=("local", "lsh"), bucket_size=64,
                               num_hashes=1, num_buckets=(64, 128), local_chunk_size=64,

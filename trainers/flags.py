@@ -32,6 +32,8 @@ def _define(kind, name, *args, **kwargs):
     """Defines a flag unless it already exists (several trainers in one process, tests)."""
     if name not in FLAGS:
         getattr(flags, f"DEFINE_{kind}")(name, *args, **kwargs)
+        return True
+    return False
 
 
 def writable_dir(path):
@@ -57,10 +59,13 @@ def _positive(name, allow_none=False):
 
 
 def _check_task_dataset(values):
+    if "train_files" in FLAGS and FLAGS["train_files"].value:  # own files: --dataset unused
+        return True
     try:
         registry.get_spec(values["dataset"], values["task"])
     except ValueError as err:
-        raise flags.ValidationError(str(err)) from None
+        if not str(err).startswith("unknown dataset"):  # other names: the TFDS catalog
+            raise flags.ValidationError(str(err)) from None
     return True
 
 
@@ -128,7 +133,9 @@ def define_data_flags(default_dataset="shakespeare_plays"):
     _define("enum", "task", "lm", list(TASKS), "Task: lm (text / duplication), image (pixel "
             "raster LM), music (MIDI events), seq2seq (translation), classifier (image labels).")
     _define("string", "dataset", default_dataset, "Dataset name, one of: " +
-            ", ".join(sorted(registry.DATASETS)) + " (configs allowed, e.g. duplication/tiny).")
+            ", ".join(sorted(registry.DATASETS)) + " (configs allowed, e.g. duplication/tiny)"
+            ", or any TFDS catalog name[:version] (see --text_feature / --image_feature / "
+            "--label_feature). Ignored with --train_files.")
     _define("string", "data_dir", "data_dir", "TFDS data directory; the offline builders "
             "(shakespeare_plays, bach_chorales, mnist_5k, digits, duplication) are prepared here.")
     _define("integer", "seq_len", 128, "Tokens per training window (text / music / seq2seq); "
@@ -203,8 +210,10 @@ def one_line_parser(program):
 
 
 def fail(program, flag, message):
-    """Exits with the one-line error format for a check made after parsing."""
-    sys.stderr.write(f"{program}: error: flag --{flag}: {' '.join(str(message).split())}\n")
+    """Exits with the one-line error format for a check made after parsing (flag None: the
+    message alone)."""
+    where = f"flag --{flag}: " if flag else ""
+    sys.stderr.write(f"{program}: error: {where}{' '.join(str(message).split())}\n")
     sys.exit(2)
 
 
@@ -219,8 +228,104 @@ def check_fixed_length(program):
 
 
 def define_checkpoint_flag():
-    """--checkpoint (required, must exist): a .keras checkpoint or a model_dir."""
-    _define("string", "checkpoint", None, "A .keras checkpoint or a model_dir.")
-    flags.mark_flag_as_required("checkpoint")
-    flags.register_validator("checkpoint", lambda p: p is not None and os.path.exists(p),
+    """--checkpoint (must exist): a .keras checkpoint or a model_dir."""
+    _define("string", "checkpoint", None, "A .keras checkpoint or a model_dir (default: the "
+            "newest checkpoint of --model_dir).")
+    flags.register_validator("checkpoint", lambda p: p is None or os.path.exists(p),
                              message="does not exist")
+
+
+def define_source_flags():
+    """Own files (--train_files ...), TFDS catalog features and splits, the text tokenizer."""
+    from reformer_keras.datasets import sources  # pure Python
+    _define("string", "train_files", None, "Train on your own files instead of --dataset: "
+            "comma-separated globs (text: .txt, .jsonl, .csv; music: .mid, .midi) or, for "
+            "images and labelled text, one folder with a sub-folder per class. See "
+            "docs/own_data.md.")
+    _define("string", "validation_files", None, "Validation files (same form as "
+            "--train_files); default: --validation_fraction of the training files.")
+    _define("float", "validation_fraction", 0.1, "Fraction of the training files held out for "
+            "validation (by file, deterministic) when --validation_files is not given.")
+    _define("string", "text_key", "text", "JSON lines key / CSV column holding the text.")
+    _define("string", "label_key", None, "JSON lines key / CSV column holding the class label "
+            "(task classifier on text).")
+    _define("enum", "decode_errors", "strict", list(sources.DECODE_ERRORS), "Text that is not "
+            "UTF-8: strict = an error naming the file and byte offset; replace = U+FFFD.")
+    _define("string", "image_size", None, "Images: HxW or N (square): each image is centre-"
+            "cropped to this aspect ratio and resized (bilinear). Default 32x32 for folders, "
+            "the dataset's size for TFDS.")
+    _define("enum", "color_mode", "auto", list(sources.COLOR_MODES), "Images: auto = "
+            "grayscale if every training image is, else rgb.")
+    _define("integer", "num_classes", None, "Task image: class-conditional with this many "
+            "classes (default: the number of class folders of --train_files when >= 2; 0: "
+            "unconditional).")
+    _define("string", "text_feature", None, "TFDS catalog dataset: the text feature "
+            "(default text).")
+    _define("string", "image_feature", None, "TFDS catalog dataset: the image feature "
+            "(default image).")
+    _define("string", "label_feature", None, "TFDS catalog dataset: the label feature "
+            "(default label; used by the classifier and class-conditional images).")
+    _define("string", "train_split", None, "TFDS split to train on, slicing allowed, e.g. "
+            "train[:95%] (default: the dataset's train split).")
+    _define("string", "validation_split", None, "TFDS split to validate on, e.g. train[95%:] "
+            "(default: the dataset's validation or test split).")
+    _define("enum", "tokenizer", "bytes", list(sources.TOKENIZERS), "Text tokenizer: bytes (UTF-8, "
+            "vocab 258), chars (the training text's characters), sentencepiece (trained on the "
+            "training text, saved in model_dir/tokenizer/, part of the export).")
+    _define("integer", "vocab_size", None, "Vocabulary of --tokenizer=chars|sentencepiece "
+            "(default: chars all characters, sentencepiece 2000).")
+    _positive("vocab_size", allow_none=True)
+    flags.register_validator("num_classes", lambda v: v is None or v == 0 or v >= 2,
+                             message="must be 0 (unconditional) or >= 2")
+    flags.register_validator("validation_fraction", lambda v: 0 <= v < 1,
+                             message="must be in [0, 1)")
+    flags.register_validator("image_size", _valid_image_size,
+                             message="must be N or HxW with 1 <= N <= 4096")
+
+
+def _valid_image_size(value):
+    from reformer_keras.datasets import sources
+    try:
+        sources.parse_image_size(value)
+    except ValueError:
+        return False
+    return True
+
+
+def define_run_flags():
+    """--init_from and --keep_checkpoints (trainers/train.py)."""
+    _define("string", "init_from", None, "Start from the weights of a trained model: a .keras "
+            "file or a model_dir (its newest checkpoint). Every weight must match in shape.")
+    _define("integer", "keep_checkpoints", 3, "Keep the newest N checkpoints/ckpt-<epoch>.keras "
+            "(0: keep all).")
+    flags.register_validator("init_from", lambda p: p is None or os.path.exists(p),
+                             message="does not exist")
+    flags.register_validator("keep_checkpoints", lambda v: v >= 0, message="must be >= 0")
+
+
+def define_model_dir_flag(required=False):
+    """--model_dir of a finished (or running) training run; its run.json fills the flags."""
+    if _define("string", "model_dir", None, "A training run's directory: its run.json "
+               "supplies the task, data, tokenizer and model; explicit flags override."):
+        flags.register_validator("model_dir", lambda p: p is None or os.path.isdir(p),
+                                 message="is not a directory")
+
+
+def given(name):
+    """True if the flag was given on the command line."""
+    return FLAGS[name].present > 0
+
+
+def read_run_or_fail(program):
+    """run.json of --model_dir (None if no --model_dir); a one-line error if unreadable."""
+    from reformer_keras.training import run_file
+    if not FLAGS.model_dir:
+        return None
+    try:
+        run = run_file.read_run(FLAGS.model_dir)
+    except ValueError as err:
+        fail(program, "model_dir", err)
+    if run is None:
+        fail(program, "model_dir", f"{FLAGS.model_dir} has no {run_file.RUN_FILE} (not a "
+                                   "training run's directory)")
+    return run

@@ -63,6 +63,7 @@ class DataInfo:
     byte_level: bool = False
     image_shape: Optional[tuple] = None
     num_classes: Optional[int] = None
+    class_conditional: bool = False   # image task: start token 256 + label (num_classes)
 
 
 def describe(name, task=None, seq_len=256, tokenizer=None) -> DataInfo:

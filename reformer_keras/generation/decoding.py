@@ -44,7 +44,7 @@ Exactness:
 import tensorflow as tf
 
 from reformer_keras import input_checks
-from reformer_keras.generation import sampling
+from reformer_keras.generation import recompute_decoding, sampling
 from reformer_keras.layers.axial_positional_embedding import AxialPositionalEmbedding
 
 # The code is graph-safe as written (no Python control flow on tensors): autograph would only
@@ -84,6 +84,8 @@ def init_cache(model, batch, max_length):
             1 <= max_length <= model.max_len):
         raise ValueError(f"`max_length` must be an int in [1, model.max_len={model.max_len}], "
                          f"got {max_length!r}.")
+    if recompute_decoding.applies(model):
+        return recompute_decoding.init_cache(batch, max_length)
     return [layer.init_cache(batch, max_length, hash_length=model.backbone.max_len)
             for layer in _attention_layers(model)]
 
@@ -115,6 +117,8 @@ def prefill(model, cache, prompt_ids):
       prompt_ids: (B, P) int ids, P >= 1.
     Returns: (cache, logits (B, V) float32 of the next token after the prompt).
     """
+    if recompute_decoding.applies(model):
+        return recompute_decoding.prefill(model, cache, prompt_ids)
     backbone = _check_model(model)
     x1 = x2 = _embed(backbone, tf.cast(prompt_ids, tf.int32), 0)
     new_cache = []
@@ -136,6 +140,8 @@ def decode_step(model, cache, token, position):
       position: scalar int (Python or tensor), < the cache's max_length.
     Returns: (logits (B, V) float32 for position + 1, cache now holding 0 .. position).
     """
+    if recompute_decoding.applies(model):
+        return recompute_decoding.decode_step(model, cache, token, position)
     backbone = _check_model(model)
     position = tf.cast(position, tf.int32)
     x1 = x2 = _embed(backbone, tf.reshape(tf.cast(token, tf.int32), (-1, 1)), position)

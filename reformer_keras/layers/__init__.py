@@ -8,6 +8,8 @@
   LayerNorm                LayerNormalization with a lean TensorFlow gradient.
   PreNormBranch            LayerNorm + a layer: a residual branch of a reversible block.
   ReversibleSequence       the reversible residual stack (recompute-from-outputs gradient).
+  HFLSHSelfAttention       Hugging Face's LSH attention, exactly (converted checkpoints).
+  HFLocalSelfAttention     Hugging Face's local attention, exactly (converted checkpoints).
 
 Importing this package sets no TensorFlow option (see `reformer_keras.runtime.configure_cpu`).
 """
@@ -15,6 +17,8 @@ Importing this package sets no TensorFlow option (see `reformer_keras.runtime.co
 from reformer_keras.layers.axial_positional_embedding import AxialPositionalEmbedding
 from reformer_keras.layers.feed_forward import ChunkedFeedForward
 from reformer_keras.layers.full_attention import FullSelfAttention
+from reformer_keras.layers.hf_local_attention import HFLocalSelfAttention
+from reformer_keras.layers.hf_lsh_attention import HFLSHSelfAttention
 from reformer_keras.layers.layer_norm import LayerNorm
 from reformer_keras.layers.local_attention import LocalSelfAttention
 from reformer_keras.layers.lsh_attention import LSHSelfAttention
@@ -23,5 +27,6 @@ from reformer_keras.layers.reversible import ReversibleSequence
 
 __all__ = [
     "AxialPositionalEmbedding", "ChunkedFeedForward", "FullSelfAttention", "LayerNorm", "LocalSelfAttention",
-    "LSHSelfAttention", "PreNormBranch", "ReversibleSequence",
+    "LSHSelfAttention", "PreNormBranch", "ReversibleSequence", "HFLSHSelfAttention",
+    "HFLocalSelfAttention",
 ]

@@ -8,12 +8,14 @@ Tasks (all registered Keras serializables with `from_preset`):
   ReformerClassifier      mean-pooled sequence classifier (`tiny_classifier`).
 Preprocessors: ReformerTextPreprocessor, ReformerImagePreprocessor, ReformerMusicPreprocessor.
 Presets: `from_preset(name, **overrides)`, `presets_markdown()`, `PRESETS`.
+Hugging Face checkpoints: `from_hf(DIR)` -> (ReformerLM, tokenizer); `from_preset("hf:DIR")`.
 Configurations: `ReformerConfig`, `Seq2SeqConfig` (`reformer_keras.config`); every task takes
 `config=` or the config's fields as arguments.
 """
 
 from reformer_keras.config import ReformerConfig, Seq2SeqConfig
 
+from reformer_keras.models.hf_checkpoint import from_hf
 from reformer_keras.models.presets import PRESETS, from_preset, preset_names, presets_markdown
 from reformer_keras.models.reformer_backbone import ReformerBackbone
 from reformer_keras.models.reformer_classifier import ReformerClassifier
@@ -32,5 +34,5 @@ __all__ = [
     "ReformerClassifier", "ReformerConfig", "ReformerDecoder", "ReformerImageGenerator",
     "ReformerImagePreprocessor", "ReformerLM", "ReformerMusicGenerator",
     "ReformerMusicPreprocessor", "ReformerSeq2Seq", "ReformerTextPreprocessor", "Seq2SeqConfig",
-    "ReversibleDecoderSequence", "from_preset", "preset_names", "presets_markdown",
+    "ReversibleDecoderSequence", "from_hf", "from_preset", "preset_names", "presets_markdown",
 ]

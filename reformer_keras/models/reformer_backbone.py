@@ -78,6 +78,9 @@ class ReformerBackbone(keras.layers.Layer):
         forward less time per step for one block's activations more memory, still independent
         of depth. 0 is the leanest.
       seed: int seed for initialisers and random draws.
+      attention_options, layer_norm_epsilon, ff_activation: extra attention-layer arguments per
+        attention type, the LayerNorms' epsilon, the feed-forward's activation (used by models
+        converted from Hugging Face checkpoints, `reformer_keras.convert`).
 
     Call: `backbone(token_ids, padding_mask=None, training=None, rng=None, num_hashes=None)`.
     """
@@ -105,17 +108,18 @@ class ReformerBackbone(keras.layers.Layer):
                 embeddings_initializer=keras.initializers.RandomNormal(
                     stddev=c.position_init_stddev,
                     seed=derive_seed(seed, "position_embedding")))
+        eps = c.layer_norm_epsilon
         blocks = [(PreNormBranch(attention_factory.self_attention(c, i, layer_seed(seed, 2 * i)),
-                                 name=f"attention_{i}"),
+                                 epsilon=eps, name=f"attention_{i}"),
                    PreNormBranch(ChunkedFeedForward(
-                       c.d_ff, chunk_size=c.ff_chunk_size, dropout=c.dropout,
-                       seed=layer_seed(seed, 2 * i + 1),
+                       c.d_ff, chunk_size=c.ff_chunk_size, activation=c.ff_activation,
+                       dropout=c.dropout, seed=layer_seed(seed, 2 * i + 1),
                        chunked_backward=c.ff_chunked_backward, name=f"ff_{i}"),
-                       name=f"feed_forward_{i}"))
+                       epsilon=eps, name=f"feed_forward_{i}"))
                   for i in range(c.num_layers)]
         self.stack = ReversibleSequence(blocks, reversible=c.reversible, seed=seed,
                                         stored_top_blocks=c.stored_top_blocks, name="stack")
-        self.final_norm = LayerNorm(epsilon=1e-6, dtype="float32", name="final_norm")
+        self.final_norm = LayerNorm(epsilon=eps, dtype="float32", name="final_norm")
 
     def build(self, input_shape):
         self.token_embedding.build(input_shape)
@@ -133,6 +137,9 @@ class ReformerBackbone(keras.layers.Layer):
         int ids (B, L) -> (B, L, 2 * d_model) float32. (A task fusing the final norm into its
         head calls this on the built backbone.)"""
         token_ids = input_checks.check_token_ids(token_ids, self.vocab_size)
+        if num_hashes is not None and "hf_lsh" in self.attention_types:
+            raise ValueError("`num_hashes` cannot be changed per call in a model with hf_lsh "
+                             "layers (their rounds are fixed: attention_options['hf_lsh']).")
         length = token_ids.shape[1]
         if isinstance(length, int) and length > self.max_len:
             raise ValueError(f"Sequence length {length} exceeds the model's max_len "

@@ -4,8 +4,13 @@
   metrics       BitsPerToken (bits per token / dim / character), WarmupSchedule
   callbacks     AtomicModelCheckpoint, AtomicBackupAndRestore, StepLimit, LossLog, SampleEvery
   model_factory build_model(task, preset, info, overrides) (zoo presets + overrides)
-  samples       write_samples (text .txt, image PNG grid, music .mid + piano roll)
+  samples       write_samples (text .txt, image PNG grid, music .mid + piano roll),
+                write_prompted_samples (prompt, temperature, top-k / top-p, class label)
   loop          TrainConfig, train, evaluate_checkpoint, sample_checkpoint
+  data_plan     a run's data: registry dataset, own files or TFDS catalog name (one interface)
+  run_file      model_dir/run.json: write_run / read_run (pure Python)
+  run_tokenizer the run's text tokenizer: bytes / chars / sentencepiece, saved in the run
+  checkpoints   numeric checkpoint order, KeepCheckpoints, init_weights_from, TensorBoard samples
   tf_fused_adam FusedAdam (Keras's Adam with TensorFlow's fused kernel; the trainers' optimizer)
 
 Attributes are imported lazily: importing the package imports no TensorFlow. The dataset

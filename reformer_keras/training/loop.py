@@ -1,9 +1,14 @@
 """The fit loop as functions the trainers call: `train`, `evaluate_checkpoint`, `sample_checkpoint`.
 
 Layout of a model_dir:
-  checkpoints/ckpt-<epoch>.keras   full model (+ optimizer) after every epoch (atomic writes)
+  run.json                         the run's description (`run_file`): task, data, tokenizer,
+                                   model config, training flags, library versions
+  checkpoints/ckpt-<epoch>.keras   full model (+ optimizer) after every epoch (atomic writes;
+                                   the newest `keep_checkpoints` are kept)
+  tokenizer/                       a trained SentencePiece model (text runs that use one)
   backup/                          BackupAndRestore state: a killed run resumes from here
-  logs/                            TensorBoard (train / validation scalars, incl. bits)
+  logs/                            TensorBoard (train / validation scalars, incl. bits;
+                                   samples/: text, image grids, piano rolls)
   samples/<tag>.{txt,png,mid}      samples every --sample_every steps and at the end
   loss_log.csv                     "step,loss" per batch (Keras' running epoch mean)
   summary.json                     final step, loss, bits, wall time
@@ -21,7 +26,7 @@ import keras
 from reformer_keras import tf_keras_compat
 from reformer_keras.datasets import pipelines
 from reformer_keras.training import callbacks as cb
-from reformer_keras.training import model_factory, samples
+from reformer_keras.training import checkpoints, data_plan, model_factory, run_file, samples
 from reformer_keras.training.metrics import BitsPerToken, WarmupSchedule
 from reformer_keras.training.strategy import (get_strategy, is_chief, is_multi_worker,
                                               patch_keras_multi_worker_logs)
@@ -57,6 +62,10 @@ class TrainConfig:
     verbose: int = 1
     export: bool = False                   # TF Serving SavedModel into model_dir/export/
     overrides: dict = dataclasses.field(default_factory=dict)
+    train_split: Optional[str] = None      # TFDS split strings (slicing allowed)
+    validation_split: Optional[str] = None
+    init_from: Optional[str] = None        # a .keras file or model_dir: starting weights
+    keep_checkpoints: int = 3              # newest checkpoints kept (0: all)
 
     def resolved_preset(self):
         return self.preset or model_factory.DEFAULT_PRESETS[self.task]
@@ -105,18 +114,15 @@ def prepare_data(dataset, data_dir):
         tfds.builder(dataset, data_dir=data_dir).download_and_prepare()
 
 
-def _datasets(cfg, info, strategy):
-    kwargs = dict(task=cfg.task, seq_len=cfg.seq_len, batch_size=cfg.batch_size,
-                  data_dir=cfg.data_dir, seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer)
+def _datasets(cfg, plan, strategy):
     if is_multi_worker(strategy):
         train_ds = strategy.distribute_datasets_from_function(
-            lambda ctx: pipelines.make_dataset(cfg.dataset, training=True, input_context=ctx,
-                                               **kwargs))
+            lambda ctx: plan.dataset("train", training=True, input_context=ctx))
         return train_ds, None  # (validation is run single-worker with trainers/evaluate.py)
-    train_ds = pipelines.make_dataset(cfg.dataset, training=True, **kwargs)
+    train_ds = plan.dataset("train", training=True)
     val_ds = None
     if cfg.eval_steps:
-        val_ds = pipelines.make_dataset(cfg.dataset, training=False, repeat=True, **kwargs)
+        val_ds = plan.dataset("validation", training=False, repeat=True)
     return train_ds, val_ds
 
 
@@ -137,27 +143,55 @@ def _build_from_local_batch(model, element_spec):
 EXPORTABLE_TASKS = ("lm", "image", "music")
 
 
-def _export(model, cfg):
+def _export(model, cfg, tokenizer=None):
     """Exports the trained model for TF Serving; returns the version directory (or None)."""
     if cfg.task not in EXPORTABLE_TASKS:
         print(f"export: skipped (no serving signatures for task {cfg.task!r})", flush=True)
         return None
     from reformer_keras.export import export_model  # pylint: disable=import-outside-toplevel
-    result = export_model(model, os.path.join(cfg.model_dir, "export"), f"reformer_{cfg.task}")
+    result = export_model(model, os.path.join(cfg.model_dir, "export"), f"reformer_{cfg.task}",
+                          tokenizer=tokenizer)
     print(f"export: version {result['version']} at {result['path']} "
           f"(signatures: {', '.join(result['signatures'])})", flush=True)
     return result["path"]
 
 
-def train(cfg: TrainConfig, strategy=None):
-    """Runs (or resumes) a training run; returns the summary dict (also in summary.json)."""
+def run_record(cfg, plan, model):
+    """The run.json record of a run (see `run_file`)."""
+    from reformer_keras.training.run_tokenizer import tokenizer_record
+    config = {k: v for k, v in model.get_config().items() if k not in ("name", "trainable",
+                                                                       "dtype")}
+    return dict(task=cfg.task, data=plan.record(),
+                tokenizer=(tokenizer_record(plan.tokenizer, cfg.model_dir)
+                           if plan.tokenizer is not None else None),
+                model={"class": type(model).__name__, "preset": cfg.resolved_preset(),
+                       "overrides": {k: v for k, v in cfg.overrides.items() if v is not None},
+                       "config": config},
+                training=dataclasses.asdict(cfg))
+
+
+class InitFromError(ValueError):
+    """--init_from names a model whose weights do not fit this run's model."""
+
+
+def _resuming(cfg):
+    return os.path.exists(os.path.join(cfg.model_dir, "backup", "training_metadata.json"))
+
+
+def train(cfg: TrainConfig, strategy=None, plan=None):
+    """Runs (or resumes) a training run; returns the summary dict (also in summary.json).
+
+    plan: the run's data (`data_plan`; default: the registry dataset `cfg.dataset`).
+    Raises InitFromError (before anything is written to model_dir) if `cfg.init_from` does not
+    fit the model.
+    """
     start = time.time()
     strategy = strategy or get_strategy(cfg.strategy)
-    info = pipelines.describe(cfg.dataset, cfg.task, cfg.seq_len)
+    plan = plan or data_plan.RegistryPlan(cfg)
+    info = plan.info
     chief = is_chief(strategy)
     work_dir = cfg.model_dir if chief else tempfile.mkdtemp(prefix="reformer-worker-")
-    os.makedirs(work_dir, exist_ok=True)
-    prepare_data(cfg.dataset, cfg.data_dir)
+    plan.prepare()
     # Seed after data preparation (it creates TF ops): same seed -> same run, in-process too.
     if not is_multi_worker(strategy):
         keras.utils.clear_session()
@@ -169,25 +203,39 @@ def train(cfg: TrainConfig, strategy=None):
         model = model_factory.build_model(cfg.task, cfg.resolved_preset(), info, cfg.overrides,
                                           seed=cfg.seed)
         compile_model(model, info, cfg, total)
-    train_ds, val_ds = _datasets(cfg, info, strategy)
+    if cfg.init_from and not _resuming(cfg):
+        try:
+            source = checkpoints.init_weights_from(model, cfg.init_from)
+        except ValueError as err:
+            raise InitFromError(str(err)) from None
+        print(f"init_from: weights of {source}", flush=True)
+    os.makedirs(work_dir, exist_ok=True)
+    if chief:
+        run_file.write_run(cfg.model_dir, run_record(cfg, plan, model))
+    train_ds, val_ds = _datasets(cfg, plan, strategy)
     if is_multi_worker(strategy):
         patch_keras_multi_worker_logs()
-        spec = pipelines.make_dataset(cfg.dataset, task=cfg.task, seq_len=cfg.seq_len,
-                                      batch_size=cfg.batch_size, data_dir=cfg.data_dir,
-                                      shuffle_buffer=1).element_spec
+        spec = plan.dataset("train", training=True, shuffle_buffer=1).element_spec
     else:
         spec = train_ds.element_spec
     _build_from_local_batch(model, spec)
 
+    from reformer_keras.datasets.files import pipeline_tokenizer
+    host_tokenizer = pipeline_tokenizer(plan.tokenizer) if plan.tokenizer else None
+
     def write(model_, tag):
-        return samples.write_samples(model_, info, os.path.join(cfg.model_dir, "samples"), tag,
-                                     seed=cfg.seed, num_tokens=cfg.sample_tokens)
+        paths = samples.write_samples(model_, info, os.path.join(cfg.model_dir, "samples"), tag,
+                                      seed=cfg.seed, num_tokens=cfg.sample_tokens,
+                                      tokenizer=host_tokenizer)
+        checkpoints.log_samples(os.path.join(work_dir, "logs"), cb.global_step(model_), paths)
+        return paths
 
     limit = cb.StepLimit(total, cfg.max_minutes)
     loss_log = cb.LossLog(os.path.join(work_dir, "loss_log.csv"), write=chief)
     callbacks = [  # order matters: ckpt-N is written before the backup records epoch N
         cb.AtomicModelCheckpoint(os.path.join(cfg.model_dir, "checkpoints",
                                               "ckpt-{epoch:04d}.keras"), write=chief),
+        checkpoints.KeepCheckpoints(cfg.model_dir, cfg.keep_checkpoints, write=chief),
         cb.AtomicBackupAndRestore(os.path.join(cfg.model_dir, "backup"), write=chief,
                                   delete_checkpoint=False),
         limit,
@@ -201,7 +249,9 @@ def train(cfg: TrainConfig, strategy=None):
                         validation_steps=cfg.eval_steps if val_ds is not None else None,
                         callbacks=callbacks, verbose=cfg.verbose)
     paths = write(model, "final") if chief else []
-    exported = _export(model, cfg) if chief and cfg.export else None
+    if chief and cfg.export:
+        plan.renew_tokenizer()  # TF resources of a tokenizer made before clear_session are gone
+    exported = _export(model, cfg, plan.tokenizer) if chief and cfg.export else None
     logs = {k: float(v[-1]) for k, v in history.history.items() if v}
     summary = dict(step=cb.global_step(model), total_steps=total, stopped_by=limit.reason,
                    metric=metric_name(info), logs=logs, samples=paths, export=exported,
@@ -219,29 +269,34 @@ def load_checkpoint(path):
     import reformer_keras.models  # noqa: F401  (registers the zoo classes)
     import reformer_keras.training.metrics  # noqa: F401
     import reformer_keras.training.tf_fused_adam  # noqa: F401  (registers FusedAdam)
-    if os.path.isdir(path):
-        directory = os.path.join(path, "checkpoints")
-        names = sorted(n for n in os.listdir(directory) if n.endswith(".keras") and
-                       not n.startswith(cb.TMP_PREFIX)) if os.path.isdir(directory) else []
-        if not names:
-            raise ValueError(f"no .keras checkpoint under {directory}")
-        path = os.path.join(directory, names[-1])
+    path = checkpoints.newest_checkpoint(path)
     return keras.models.load_model(path, compile=False), path
 
 
-def evaluate_checkpoint(checkpoint, dataset, task, split=None, seq_len=128, batch_size=16,
-                        steps=20, data_dir=None, verbose=1):
-    """Bits (per char / dim / token) and loss of a checkpoint on `steps` batches of a split."""
+def evaluate_checkpoint(checkpoint, dataset=None, task=None, split=None, seq_len=128,
+                        batch_size=16, steps=20, data_dir=None, verbose=1, plan=None):
+    """Bits (per char / dim / token) and loss of a checkpoint on `steps` batches of a split.
+
+    plan: the run's data (`data_plan`); default: the registry dataset `dataset`.
+    """
     model, path = load_checkpoint(checkpoint)
-    info = pipelines.describe(dataset, task, seq_len)
-    prepare_data(dataset, data_dir)
-    ds = pipelines.make_dataset(dataset, split, task=task, seq_len=seq_len,
-                                batch_size=batch_size, data_dir=data_dir, training=False,
-                                repeat=False)
+    if plan is None:
+        plan = data_plan.RegistryPlan(TrainConfig(task=task, dataset=dataset, seq_len=seq_len,
+                                                  batch_size=batch_size, data_dir=data_dir,
+                                                  validation_split=split))
+    info = plan.info
+    plan.prepare()
+    ds = plan.dataset(split or "validation", training=False, repeat=False, batch_size=batch_size)
+    if ds is None:
+        raise ValueError("the run has no validation data (give --split)")
     model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=_metrics(info))
     results = model.evaluate(ds.take(steps), return_dict=True, verbose=verbose)
-    return dict(checkpoint=path, split=split or info.spec.splits[1], metric=metric_name(info),
+    if not results:
+        raise ValueError(f"the {split or 'validation'} data gave no batch of {batch_size}")
+    default = getattr(plan, "splits", {}).get("validation") or (
+        info.spec.splits[1] if isinstance(plan, data_plan.RegistryPlan) else "validation")
+    return dict(checkpoint=path, split=split or default, metric=metric_name(info),
                 **{k: float(v) for k, v in results.items()})
 
 

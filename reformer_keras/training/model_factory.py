@@ -54,7 +54,8 @@ def model_config(task, preset, info, overrides):
                                 decoder_vocab_size=info.vocab_size,
                                 encoder_max_len=info.seq_len, decoder_max_len=info.seq_len)
     elif task == "image":
-        task_args.update(image_shape=list(info.image_shape), num_classes=None)
+        task_args.update(image_shape=list(info.image_shape), num_classes=(
+            info.num_classes if getattr(info, "class_conditional", False) else None))
     else:
         if task != "music":
             config = config.replace(vocab_size=info.vocab_size)

@@ -11,7 +11,8 @@ OPTIONS = ("vocab_size", "d_model", "num_layers", "num_heads", "d_ff", "head_dim
            "attn_chunks", "query_chunk_len", "rotations_per_example", "local_chunk_size",
            "shared_qk", "max_len", "axial_shape", "axial_dims", "position_init_stddev",
            "dropout", "attention_dropout", "ff_chunk_size", "ff_chunked_backward",
-           "reversible", "stored_top_blocks", "seed")
+           "reversible", "stored_top_blocks", "seed", "attention_options", "layer_norm_epsilon",
+           "ff_activation")
 
 
 def test_backbone_options_are_the_config_fields():

@@ -98,6 +98,7 @@ def main_job(tmp_path_factory, shared_data_dir):
 def test_main_job_smoke_writes_a_text_sample(main_job):
     model_dir, result = main_job
     assert "bits_per_char" in result.stdout and "done: step 4/4" in result.stdout
+    assert "what to expect: " in result.stdout and "bits/char" in result.stdout
     sample = model_dir / "samples" / "final.txt"
     assert sample.exists() and sample.stat().st_size > 0
     assert (model_dir / "samples" / "step-000002.txt").exists()
@@ -121,7 +122,7 @@ def test_evaluate_and_sample_from_checkpoint(main_job, shared_data_dir, tmp_path
     metrics = json.loads(out.read_text())
     assert metrics["split"] == "validation" and 0 < metrics["bits_per_char"] < 20
     result = _cli.run("sample", f"--checkpoint={model_dir / 'checkpoints' / 'ckpt-0002.keras'}",
-                      "--seq_len=32", "--sample_tokens=8", f"--output_dir={tmp_path}",
+                      "--seq_len=32", "--max_new_tokens=8", f"--output_dir={tmp_path}",
                       "--tag=again")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "again.txt").exists()
