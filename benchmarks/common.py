@@ -11,7 +11,9 @@ import subprocess
 import sys
 import time
 
-import reformer_keras  # noqa: F401  (TF CPU runtime switches, before TensorFlow loads)
+from reformer_keras import runtime
+
+runtime.configure_cpu()  # oneDNN, the BFC CPU allocator: before TensorFlow loads
 
 # The peer configuration (built in PyTorch by benchmarks/peers.py): causal byte LM, d_model 256,
 # 4 heads x 64, d_ff 1024, bucket 64, 2 hash rounds, one chunk back, feed-forward in chunks of

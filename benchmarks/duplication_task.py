@@ -38,7 +38,9 @@ import zipfile
 
 from absl import app, flags
 
-import reformer_keras  # noqa: F401  (TF CPU runtime switches, before TensorFlow loads)
+from reformer_keras import runtime
+
+runtime.configure_cpu()  # oneDNN, the BFC CPU allocator: before TensorFlow loads
 from benchmarks import ledger  # noqa: E402
 
 FLAGS = flags.FLAGS

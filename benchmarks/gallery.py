@@ -202,6 +202,8 @@ def main(argv):
     if len(argv) > 1:
         fail(f"unexpected arguments {argv[1:]}")
     check_flags()
+    from reformer_keras import runtime  # pylint: disable=import-outside-toplevel
+    runtime.configure_cpu()  # before TensorFlow loads
     from benchmarks import gallery_report  # pylint: disable=import-outside-toplevel
     os.makedirs(FLAGS.out_dir, exist_ok=True)
     base = context()

@@ -64,7 +64,8 @@ def build_layer(kind, overrides):
 
 def measure(name, length, steps):
     """One configuration in this process -> dict (peak KiB per token, median seconds)."""
-    import reformer_keras  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    from reformer_keras import runtime  # pylint: disable=import-outside-toplevel
+    runtime.configure_cpu()
     import numpy as np  # pylint: disable=import-outside-toplevel
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     kind, overrides = CONFIGS[name]

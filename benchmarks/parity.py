@@ -386,6 +386,8 @@ def main(argv):
             raise app.UsageError("--table_only needs --output")
         print(markdown_table(read_rows(FLAGS.output)))
         return
+    from reformer_keras import runtime  # pylint: disable=import-outside-toplevel
+    runtime.configure_cpu()  # before TensorFlow loads
     for attention in FLAGS.attention_types:
         try:
             layer_types(attention)

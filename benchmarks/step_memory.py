@@ -108,7 +108,8 @@ def profile_step(length, layers, overrides, slices=0):
     held_before, tf_peak): bytes; held_before = what the allocator held before the profiled
     step (weights, optimizer slots, anything else the process keeps)."""
     import numpy as np  # pylint: disable=import-outside-toplevel
-    import reformer_keras  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    from reformer_keras import runtime  # pylint: disable=import-outside-toplevel
+    runtime.configure_cpu()
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from benchmarks import common  # pylint: disable=import-outside-toplevel
     model = common.build_lm(length, layers, "lsh", True, **overrides)

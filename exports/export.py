@@ -116,6 +116,8 @@ def main(argv):
     except ValueError as err:
         _usage_error(err)
     # Heavy imports only after the flags are known to be good.
+    from reformer_keras import runtime  # pylint: disable=import-outside-toplevel
+    runtime.configure_cpu()  # before TensorFlow loads
     import keras  # pylint: disable=import-outside-toplevel
     import reformer_keras.models  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
     from reformer_keras.export import export_model  # pylint: disable=import-outside-toplevel

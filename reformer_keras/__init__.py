@@ -7,11 +7,13 @@ Sub-packages:
   tokenizers  text (bytes, characters, SentencePiece) and MIDI event tokenizers.
   datasets    TFDS builders over data that pip packages ship, and tf.data pipelines.
 
-Importing the package sets TensorFlow's oneDNN and CPU-allocator switches in the environment
-unless already set (`reformer_keras.runtime`): import it before TensorFlow / Keras.
-"""
-from reformer_keras import runtime as _runtime
+Importing the package changes nothing in the process. The CPU runtime settings the project is
+tuned with (oneDNN, TensorFlow's caching CPU allocator, grappler's constant folding off) are one
+explicit call, made before TensorFlow or Keras is imported (see `reformer_keras.runtime` and
+docs/runtime.md):
 
-_runtime.apply_cpu_settings()
+    from reformer_keras import runtime
+    runtime.configure_cpu()
+"""
 
 __version__ = "0.1.0"

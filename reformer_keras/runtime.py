@@ -1,65 +1,66 @@
-"""TensorFlow CPU runtime settings, applied when `reformer_keras` is imported.
+"""TensorFlow CPU runtime settings: applied only when asked, never on import.
 
-TensorFlow reads two switches from the environment that change Reformer training speed on x86
-CPUs a lot, and are off by default on AMD CPUs:
+`configure_cpu()` is the one call a program makes, first thing, before TensorFlow or Keras is
+imported (the trainers, exporters, benchmarks and the test suite make it):
+
+    from reformer_keras import runtime
+    runtime.configure_cpu()       # before `import keras` / `import tensorflow`
+    import keras
+
+It sets two environment switches that TensorFlow reads once, and one graph-optimizer option:
 
   TF_ENABLE_ONEDNN_OPTS=1      oneDNN kernels for MatMul / BatchMatMul (the feed-forward and
-                               attention matmuls) and fused element-wise ops.
+                               attention matmuls) and fused element-wise ops. Read when
+                               TensorFlow is imported.
   TF_CPU_ALLOCATOR_USE_BFC=true  a caching (BFC) allocator for host tensors instead of
                                malloc/free per tensor: glibc returns large buffers to the kernel,
-                               and every step faults them in again.
-
-Measured on the project's 2-core AMD EPYC machine (docs/design.md, 6 reversible LSH layers,
-16,384 tokens, one Adam step): 17.6 s default, 13.3 s with BFC, 10.6 s with oneDNN.
-
-TensorFlow reads the oneDNN switch when it is imported and the allocator switch when it first
-creates the CPU device, so they only take effect if `reformer_keras` is imported before
-TensorFlow (or Keras). Values already in the environment are never overwritten: set
-`TF_ENABLE_ONEDNN_OPTS=0` or `TF_CPU_ALLOCATOR_USE_BFC=false` to opt out, or
-`REFORMER_KERAS_TF_DEFAULTS=0` to leave the environment alone entirely.
-
-On Linux with glibc, `apply_malloc_settings()` (not called on import: call it yourself) sets
-two malloc options with `mallopt`, unless the user set them in the environment
-(`MALLOC_MMAP_MAX_`, `MALLOC_TRIM_THRESHOLD_`) or opted out with `REFORMER_KERAS_TF_DEFAULTS=0`:
-
-  M_MMAP_MAX=0                 large blocks come from the heap, not from a fresh mmap each time
-  M_TRIM_THRESHOLD=2 GiB - 1   freed memory stays in the process below that much free heap
-                               top. Allocations outside TensorFlow's BFC pool (oneDNN's
-                               scratch buffers, for one) are otherwise handed back to the kernel
-                               when freed and faulted in again at the next step.
-  With the train step traced once and FusedAdam, the library's own step does not fault with
-  glibc's defaults (0 minor faults per step after the second, peer LM, 16K tokens) and these
-  options do not change its time (docs/benchmarks.md).
-  Not the default because the 1M-token memory-mode step (TensorFlow's pool capped at 13.5 GiB)
-  failed with an out-of-memory error at 13.6 GiB of process memory under these options, twice,
-  where it passes with glibc's defaults (15.2 GiB).
-
-`reserve_cpu_pool(gib)` (not called on import: call it yourself, or pass the trainers'
-`--reserve_cpu_pool_gib`) gives TensorFlow's CPU allocator pool one region of `gib` GiB of
-address space up front. The pool (BFC) otherwise grows in regions of doubling size (2 MiB, 4,
-8, ... 512 MiB), and a tensor cannot span two regions: over a deep reversible stack's step the
-freed space is scattered over regions too small for the next large tensor, so the pool touches
-fresh pages while it holds far less. A reserved region costs resident memory only for the pages
-used, plus the allocator's bookkeeping, one 8-byte chunk handle per 256 bytes (1/32: 48 MiB
-for 1.5 GiB; measured +0.04-0.07 GiB). Peer LM at 16K
-tokens (docs/benchmarks.md): the 12-layer process peaks at 1.80-1.85 GiB with 1.5
-GiB reserved against 1.97-1.99 without, the 2-layer one at 1.66-1.72 against 1.63-1.65.
-Reserving less than the step's pool peak plus slack (1.0 GiB here) does not help.
-
-One graph-optimizer option is set when `reformer_keras.layers` is first imported (TensorFlow
-backend), unless the user set it before or opted out with `REFORMER_KERAS_TF_DEFAULTS=0`:
-
+                               and every step faults them in again. Read when TensorFlow creates
+                               the CPU device.
   constant_folding=False       grappler's memory optimizer rewrites big gradient sums (AddN)
-                               into an accumulator initialised from `zeros_like(first input)`,
+    (tf.config.optimizer)      into an accumulator initialised from `zeros_like(first input)`,
                                and constant folding then turns that `zeros_like` of static shape
                                into a constant that each traced function keeps materialised for
-                               its whole life. For a reversible stack these are (B, L, d_model)
-                               float32 tensors. Peer LM, `attn_chunks=8`, chunked feed-forward
-                               backward, one process each: 6 layers at 16K tokens held 136 MiB
-                               after a step with it, 62 without (peak RSS 1.63 vs 1.55 GiB); 1
-                               layer at 64K held 334 vs 18 MiB (allocator peak 1,685 vs 1,439 MiB).
-                               Training speed unchanged within run-to-run noise at 4K
-                               (docs/design.md).
+                               its whole life: (B, L, d_model) float32 tensors in a reversible
+                               stack. Process-wide: it applies to every `tf.function` of the
+                               process, the caller's own included.
+
+Measured on the project's 2-core AMD EPYC machine (docs/design.md, 6 reversible LSH layers,
+16,384 tokens, one Adam step): 17.6 s default, 13.3 s with BFC, 10.6 s with oneDNN. Constant
+folding off, peer LM, `attn_chunks=8`, one process each: 6 layers at 16K tokens held 136 MiB after
+a step with it, 62 without (peak RSS 1.63 vs 1.55 GiB); 1 layer at 64K held 334 vs 18 MiB;
+training speed unchanged within run-to-run noise at 4K (docs/design.md).
+
+Values the user set (environment variables, `tf.config.optimizer.set_experimental_options`) are
+never overwritten; `REFORMER_KERAS_TF_DEFAULTS=0` makes `configure_cpu` (and
+`apply_malloc_settings`) leave everything alone. When TensorFlow is already imported and an
+environment switch is still unset, `configure_cpu` raises `RuntimeError` naming the switches
+(they could no longer take effect) and changes nothing.
+
+Opt-in extras, each its own call:
+
+`apply_malloc_settings()` (Linux with glibc) sets two malloc options with `mallopt`, unless the
+user set them in the environment (`MALLOC_MMAP_MAX_`, `MALLOC_TRIM_THRESHOLD_`):
+
+  M_MMAP_MAX=0                 large blocks come from the heap, not from a fresh mmap each time
+  M_TRIM_THRESHOLD=2 GiB - 1   freed memory stays in the process below that much free heap top.
+  With the traced train step and FusedAdam the step does not fault with glibc's defaults (0
+  minor faults per step after the second, 16K tokens), and these options do not change its
+  time. Not the default because the 1M-token memory-mode step (TensorFlow's pool capped at
+  13.5 GiB) failed with an out-of-memory error at 13.6 GiB of process memory under them, twice,
+  where it passes with glibc's defaults (15.2 GiB).
+
+`reserve_cpu_pool(gib)` (or the trainers' `--reserve_cpu_pool_gib`) gives TensorFlow's CPU
+allocator pool one region of `gib` GiB of address space up front. The pool (BFC) otherwise grows
+in regions of doubling size (2 MiB, 4, 8, ... 512 MiB), and a tensor cannot span two regions:
+over a deep reversible stack's step the freed space is scattered over regions too small for the
+next large tensor, so the pool touches fresh pages while it holds far less. A reserved region
+costs resident memory only for the pages used, plus the allocator's bookkeeping (1/32 of the
+region: 48 MiB for 1.5 GiB). Peer LM at 16K tokens (docs/benchmarks.md): the 12-layer process
+peaks at 1.80-1.85 GiB with 1.5 GiB reserved against 1.97-1.99 without, the 2-layer one at
+1.66-1.72 against 1.63-1.65. Reserving less than the step's pool peak plus slack (1.0 GiB here)
+does not help.
+
+See docs/runtime.md.
 """
 
 import ctypes
@@ -79,33 +80,35 @@ def _opted_out():
     return os.environ.get("REFORMER_KERAS_TF_DEFAULTS", "1") == "0"
 
 
-def apply_cpu_settings(settings=None):
-    """Sets `settings` (default `CPU_SETTINGS`) in `os.environ` where not already set.
+def configure_cpu():
+    """Applies `CPU_SETTINGS` (environment) and `GRAPH_SETTINGS` (grappler) where not yet set.
 
-    Returns the dict of variables this call set. Warns when TensorFlow was imported first
-    (the settings may then not take effect in this process; child processes still inherit them).
+    Call it once, before TensorFlow or Keras is imported; it imports TensorFlow itself after
+    setting the environment. Returns a dict of what this call set (environment names and graph
+    option names to values); {} with `REFORMER_KERAS_TF_DEFAULTS=0`. Calling it again is a no-op.
+
+    Raises:
+      RuntimeError: TensorFlow was imported before this call and a switch of `CPU_SETTINGS` is
+        not in the environment (TensorFlow has read it already). Nothing is changed then.
     """
     if _opted_out():
         return {}
-    applied = {}
-    for name, value in (settings or CPU_SETTINGS).items():
-        if name not in os.environ:
-            os.environ[name] = value
-            applied[name] = value
-    if applied and "tensorflow" in sys.modules:
-        warnings.warn(
-            "reformer_keras was imported after TensorFlow, so TensorFlow may not use "
-            f"{', '.join(f'{k}={v}' for k, v in applied.items())} in this process (about 1.6x "
-            "slower training on CPU). Import reformer_keras first, or set these environment "
-            "variables before starting Python.", RuntimeWarning, stacklevel=3)
-    return applied
+    missing = {k: v for k, v in CPU_SETTINGS.items() if k not in os.environ}
+    if missing and "tensorflow" in sys.modules:
+        switches = " ".join(f"{k}={v}" for k, v in missing.items())
+        raise RuntimeError(
+            f"reformer_keras.runtime.configure_cpu() was called after TensorFlow was imported, so "
+            f"{switches} can no longer take effect: call it before importing TensorFlow or "
+            f"Keras, or export {switches} before starting Python.")
+    os.environ.update(missing)
+    return {**missing, **apply_graph_settings()}
 
 
 def apply_graph_settings(settings=None):
     """Sets TensorFlow graph-optimizer options (default `GRAPH_SETTINGS`) the user has not set.
 
     Returns the dict of options this call set. Options already set in this process
-    (`tf.config.optimizer.set_experimental_options`) are left as they are.
+    (`tf.config.optimizer.set_experimental_options`) are left as they are. Imports TensorFlow.
     """
     if _opted_out():
         return {}

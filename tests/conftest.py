@@ -4,7 +4,9 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import reformer_keras  # noqa: E402,F401  (TF CPU runtime settings, before TensorFlow)
+from reformer_keras import runtime  # noqa: E402
+
+runtime.configure_cpu()  # the settings the library is tuned with, before TensorFlow loads
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
@@ -19,7 +21,8 @@ def _fresh_keras_state():
 
 
 _TWO_CPUS = """import sys
-import reformer_keras
+from reformer_keras import runtime
+runtime.configure_cpu()
 import tensorflow as tf
 _cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfiguration()] * 2)

@@ -1,7 +1,8 @@
-"""`reformer_keras.runtime`: importing the package turns on oneDNN and the BFC CPU allocator in
-TensorFlow, importing the layers turns grappler's constant folding off; neither overrides what the
-user set, and the package warns when it comes too late."""
+"""`reformer_keras.runtime`: importing the package changes nothing in the process;
+`configure_cpu()` turns on oneDNN and the BFC CPU allocator in TensorFlow and grappler's constant
+folding off, never overrides what the user set, and refuses loudly when it comes too late."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -9,67 +10,110 @@ import sys
 import pytest
 
 _PROBE = """
-import reformer_keras
+from reformer_keras import runtime
+print(sorted(runtime.configure_cpu()))
 from tensorflow.python.util import _pywrap_util_port as port
 import os
-print(port.IsMklEnabled(), os.environ["TF_CPU_ALLOCATOR_USE_BFC"])
+import tensorflow as tf
+print(port.IsMklEnabled(), os.environ["TF_CPU_ALLOCATOR_USE_BFC"],
+      tf.config.optimizer.get_experimental_options().get("constant_folding", "unset"))
 """
 
 
-def _run(code, **env):
+def _run(code, check=True, **env):
     clean = {k: v for k, v in os.environ.items()
              if k not in ("TF_ENABLE_ONEDNN_OPTS", "TF_CPU_ALLOCATOR_USE_BFC",
                           "REFORMER_KERAS_TF_DEFAULTS", "MALLOC_MMAP_MAX_",
                           "MALLOC_TRIM_THRESHOLD_")}
     proc = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True,
                           text=True, env=dict(clean, TF_CPP_MIN_LOG_LEVEL="3", **env),
-                          timeout=300, check=True)
+                          timeout=300, check=check)
     return proc.stdout.split(), proc.stderr
 
 
+# What a process that imports only TensorFlow sees: oneDNN as TensorFlow picks it on this CPU (on
+# where it finds AVX-512 VNNI / BF16, off elsewhere), no allocator switch, no grappler option.
+_STATE = """
+import os
+from tensorflow.python.util import _pywrap_util_port as port
+import tensorflow as tf
+print(port.IsMklEnabled(), os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
+      os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "unset"),
+      tf.config.optimizer.get_experimental_options().get("constant_folding", "unset"))
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def _tf_only():
+    return _run(_STATE)[0]
+
+
+def test_importing_the_library_changes_nothing():
+    """Importing every library package (layers, models, generation, training, export) leaves
+    TensorFlow exactly as a process that imports only TensorFlow."""
+    tf_only = _tf_only()
+    ours, _ = _run("import reformer_keras, reformer_keras.layers, reformer_keras.models\n"
+                   "import reformer_keras.generation, reformer_keras.training\n"
+                   "import reformer_keras.export\n" + _STATE)
+    assert ours == tf_only
+    assert tf_only[1:] == ["unset", "unset", "unset"]
+
+
 @pytest.mark.parametrize("env,expected", [
-    ({}, ["True", "true"]),
-    ({"TF_ENABLE_ONEDNN_OPTS": "0"}, ["False", "true"]),
-    ({"TF_CPU_ALLOCATOR_USE_BFC": "false"}, ["True", "false"]),
+    ({}, ["['TF_CPU_ALLOCATOR_USE_BFC',", "'TF_ENABLE_ONEDNN_OPTS',", "'constant_folding']",
+          "True", "true", "False"]),
+    ({"TF_ENABLE_ONEDNN_OPTS": "0"}, ["['TF_CPU_ALLOCATOR_USE_BFC',", "'constant_folding']",
+                                      "False", "true", "False"]),
+    ({"TF_CPU_ALLOCATOR_USE_BFC": "false"}, ["['TF_ENABLE_ONEDNN_OPTS',", "'constant_folding']",
+                                             "True", "false", "False"]),
 ])
-def test_settings_reach_tensorflow_unless_the_user_set_them(env, expected):
+def test_configure_cpu_reaches_tensorflow_unless_the_user_set_it(env, expected):
     out, _ = _run(_PROBE, **env)
     assert out == expected
 
 
 def test_opt_out_leaves_the_environment_alone():
-    """With the opt-out, oneDNN is whatever TensorFlow itself picks on this CPU (on by default
-    where it finds AVX-512 VNNI / BF16, off elsewhere), and the allocator switch stays unset."""
-    tf_default, _ = _run("from tensorflow.python.util import _pywrap_util_port as port\n"
-                         "print(port.IsMklEnabled())")
-    out, _ = _run(_PROBE.replace('os.environ["TF_CPU_ALLOCATOR_USE_BFC"]',
-                                 'os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "unset")'),
+    tf_only = _tf_only()
+    out, _ = _run("from reformer_keras import runtime\nprint(runtime.configure_cpu())\n" + _STATE,
                   REFORMER_KERAS_TF_DEFAULTS="0")
-    assert out == tf_default + ["unset"]
+    assert out == ["{}"] + tf_only
 
 
-def test_importing_after_tensorflow_warns():
-    _, err = _run("import tensorflow\nimport reformer_keras")
-    assert "imported after TensorFlow" in err
-    _, err = _run("import reformer_keras\nimport tensorflow")
-    assert "imported after TensorFlow" not in err
+def test_configure_cpu_after_tensorflow_raises_and_changes_nothing():
+    out, err = _run("import tensorflow\nfrom reformer_keras import runtime\n"
+                    "runtime.configure_cpu()", check=False)
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("RuntimeError: reformer_keras.runtime.configure_cpu() was called "
+                           "after TensorFlow was imported"), err[-2000:]
+    assert "TF_ENABLE_ONEDNN_OPTS=1 TF_CPU_ALLOCATOR_USE_BFC=true" in last
+    out, _ = _run("import tensorflow\nfrom reformer_keras import runtime\ntry:\n"
+                  "    runtime.configure_cpu()\nexcept RuntimeError:\n    pass\n" + _STATE)
+    tf_only = _tf_only()
+    assert out == tf_only
+    # With the switches exported before Python started, calling it late is fine (graph option).
+    out, _ = _run("import tensorflow\nfrom reformer_keras import runtime\n"
+                  "print(sorted(runtime.configure_cpu()))",
+                  TF_ENABLE_ONEDNN_OPTS="1", TF_CPU_ALLOCATOR_USE_BFC="true")
+    assert out == ["['constant_folding']"]
 
 
 _GRAPH_PROBE = """
 import tensorflow as tf
 {before}
-import reformer_keras.layers
+from reformer_keras import runtime
+runtime.configure_cpu()
+runtime.configure_cpu()
 print(tf.config.optimizer.get_experimental_options().get("constant_folding", "unset"))
 """
 
 
-@pytest.mark.parametrize("before,env,expected", [
-    ("", {}, "False"),
-    ("tf.config.optimizer.set_experimental_options({'constant_folding': True})", {}, "True"),
-    ("", {"REFORMER_KERAS_TF_DEFAULTS": "0"}, "unset"),
+@pytest.mark.parametrize("before,expected", [
+    ("", "False"),
+    ("tf.config.optimizer.set_experimental_options({'constant_folding': True})", "True"),
 ])
-def test_constant_folding_is_switched_off_unless_the_user_decided(before, env, expected):
-    out, _ = _run(_GRAPH_PROBE.format(before=before), **env)
+def test_constant_folding_is_switched_off_unless_the_user_decided(before, expected):
+    out, _ = _run(_GRAPH_PROBE.format(before=before), TF_ENABLE_ONEDNN_OPTS="1",
+                  TF_CPU_ALLOCATOR_USE_BFC="true")
     assert out == [expected]
 
 
@@ -110,8 +154,8 @@ def test_malloc_options_only_when_asked(env, expected):
 
 _RESERVE_PROBE = """
 import warnings
-import reformer_keras
 from reformer_keras import runtime
+runtime.configure_cpu()
 import tensorflow as tf
 def rss():
     return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**30
@@ -142,7 +186,7 @@ def test_reserve_cpu_pool_without_bfc_warns_and_bad_sizes_raise():
     out, _ = _run(_RESERVE_PROBE, TF_CPU_ALLOCATOR_USE_BFC="false")
     assert out[:2] == ["False", "1"]
     out, _ = _run(
-        "from reformer_keras import runtime\n"
+        "from reformer_keras import runtime\nruntime.configure_cpu()\n"
         "for bad in (0, -1.5, True, '1', float('nan')):\n"
         "    try:\n        runtime.reserve_cpu_pool(bad)\n    except ValueError as e:\n"
         "        print('ValueError')\n"

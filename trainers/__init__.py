@@ -1,2 +1,4 @@
 """absl front ends for training, evaluation and sampling."""
-import reformer_keras  # noqa: F401  (sets the TF CPU runtime switches before TensorFlow loads)
+from reformer_keras import runtime
+
+runtime.configure_cpu()  # oneDNN, the BFC CPU allocator: before TensorFlow loads

@@ -10,8 +10,9 @@ wraps `init_cache` / `prefill` / `decode_step`.
 The reversible stack at inference is y1 = x1 + f(x2), y2 = x2 + g(y1) per block (x1 = x2 = the
 embeddings), then concat(y1, y2) -> final LayerNorm -> lm_head. The prefill runs exactly that,
 calling each attention layer's own forward pass on the prompt, so its last-position logits equal
-`model(prompt)[:, -1]`. A decode step runs it for one token, with attention from the caches
-(`attention_cache.py`) and the feed-forward / LayerNorm sublayers called on (B, 1, D).
+`model(prompt)[:, -1]`. A decode step runs it for one token, with each attention layer's own
+cached step (`init_cache` / `prefill_cache` / `decode_step`, `layers/tf_cached_attention.py`)
+and the feed-forward / LayerNorm sublayers called on (B, 1, D).
 
 Exactness:
   * Full and local attention: every step's logits equal `model(prefix)[:, -1]` (up to float
@@ -43,7 +44,7 @@ Exactness:
 import tensorflow as tf
 
 from reformer_keras import input_checks
-from reformer_keras.generation import attention_cache, recompute_decoding, sampling
+from reformer_keras.generation import recompute_decoding, sampling
 from reformer_keras.layers.axial_positional_embedding import AxialPositionalEmbedding
 
 # The code is graph-safe as written (no Python control flow on tensors): autograph would only
@@ -62,10 +63,10 @@ def _check_model(model):
     return backbone
 
 
-def _decoders(model):
+def _attention_layers(model):
+    """The causal self-attention layer of every block (each owns its cached decoding step)."""
     backbone = _check_model(model)
-    return [attention_cache.make_decoder(f.layer, backbone.max_len)
-            for f, _ in backbone.stack.blocks]
+    return [f.layer for f, _ in backbone.stack.blocks]
 
 
 @_no_autograph
@@ -76,7 +77,8 @@ def init_cache(model, batch, max_length):
       model: a built causal `ReformerLM`.
       batch: Python int or scalar int tensor B.
       max_length: Python int M <= model.max_len (static: it sizes the loop state).
-    Returns: a list (one per layer) of dicts of tensors; shapes in `attention_cache`.
+    Returns: a list (one per layer) of dicts of tensors; shapes in
+      `reformer_keras/layers/tf_cached_attention.py`.
     """
     if isinstance(max_length, bool) or not isinstance(max_length, int) or not (
             1 <= max_length <= model.max_len):
@@ -84,7 +86,8 @@ def init_cache(model, batch, max_length):
                          f"got {max_length!r}.")
     if recompute_decoding.applies(model):
         return recompute_decoding.init_cache(batch, max_length)
-    return [d.init(batch, max_length) for d in _decoders(model)]
+    return [layer.init_cache(batch, max_length, hash_length=model.backbone.max_len)
+            for layer in _attention_layers(model)]
 
 
 def _embed(backbone, ids, start):
@@ -116,12 +119,12 @@ def prefill(model, cache, prompt_ids):
     """
     if recompute_decoding.applies(model):
         return recompute_decoding.prefill(model, cache, prompt_ids)
-    backbone = model.backbone
+    backbone = _check_model(model)
     x1 = x2 = _embed(backbone, tf.cast(prompt_ids, tf.int32), 0)
     new_cache = []
-    for (f, g), dec, layer_cache in zip(backbone.stack.blocks, _decoders(model), cache):
+    for (f, g), layer_cache in zip(backbone.stack.blocks, cache):
         h = f.norm(x2)
-        new_cache.append(dec.prefill(layer_cache, h))
+        new_cache.append(f.layer.prefill_cache(h, layer_cache))
         x1 = x1 + tf.cast(f.layer(h, training=False), tf.float32)
         x2 = x2 + tf.cast(g(x1, training=False), tf.float32)
     return new_cache, _head(model, x1, x2)
@@ -139,12 +142,12 @@ def decode_step(model, cache, token, position):
     """
     if recompute_decoding.applies(model):
         return recompute_decoding.decode_step(model, cache, token, position)
-    backbone = model.backbone
+    backbone = _check_model(model)
     position = tf.cast(position, tf.int32)
     x1 = x2 = _embed(backbone, tf.reshape(tf.cast(token, tf.int32), (-1, 1)), position)
     new_cache = []
-    for (f, g), dec, layer_cache in zip(backbone.stack.blocks, _decoders(model), cache):
-        out, layer_cache = dec.step(layer_cache, f.norm(x2), position)
+    for (f, g), layer_cache in zip(backbone.stack.blocks, cache):
+        out, layer_cache = f.layer.decode_step(f.norm(x2), layer_cache, position)
         new_cache.append(layer_cache)
         x1 = x1 + out
         x2 = x2 + tf.cast(g(x1, training=False), tf.float32)

@@ -7,30 +7,27 @@ and values from the encoder output once (`init_seq2seq_cache`), then decodes tok
 A decoder block at inference is y1 = x1 + f(x2), y2 = x2 + g(y1) with
 f(x) = a + CrossAttention(cross_norm(x + a), context), a = SelfAttention(self_norm(x)) (causal),
 g = FeedForward(LN(y1)); then concat(y1, y2) -> final LayerNorm -> lm_head. A step runs that for
-one token: the self-attention from the causal-LM caches of `attention_cache` (full / local /
-LSH, the same decoder objects `generate` uses, so the same exactness notes apply: full, local and
-LSH with `num_buckets=1` are exact, general LSH is the cheap causal emulation documented in
-`reformer_keras.generation.decoding`), the cross-attention as one query against the cached
-(B, H, Ls, dh) keys / values with padded source positions masked, and the other sublayers called
-on (B, 1, D). Per-token cost O(self-attention cache + Ls); nothing re-runs the prefix or the
+one token: the self-attention from its layer's own cached step (`decode_step` of full / local /
+LSH attention, as `generate` uses, so the same exactness notes apply: full, local and LSH with
+`num_buckets=1` are exact, general LSH is the cheap causal emulation documented in
+`reformer_keras.generation.decoding`), the cross-attention from its layer's `decode_step`: one
+query against the cached (B, H, Ls, dh) keys / values with padded source positions masked, and
+the other sublayers called on (B, 1, D). Per-token cost O(self-attention cache + Ls); nothing re-runs the prefix or the
 encoder. Sampling (temperature / top-k / top-p / stateless seeds) is `sampling.sample_logits`.
 
 Cache layout (a dict of tensors, valid `tf.while_loop` state with static shapes):
-  "self":  list, per decoder layer, of the `attention_cache` dict of its self-attention layer.
-  "cross": list, per decoder layer, of {"k", "v"}: (B, H, Ls, dh) float32, constant.
-  "context_valid": (B, Ls) bool, True for real (unpadded) source tokens.
+  "self":  list, per decoder layer, of its self-attention layer's `init_cache` dict.
+  "cross": list, per decoder layer, of its cross-attention layer's `init_cache` dict:
+           {"k", "v": (B, H, Ls, dh) float32, "valid": (B, Ls) bool}, constant.
 
 Graph-safe as written (no Python control flow on tensors): works eagerly and in `tf.function`.
 """
 
 import tensorflow as tf
 
-from reformer_keras.generation import attention_cache, sampling
+from reformer_keras.generation import sampling
 from reformer_keras.generation.decoding import (_check_id_batch, _check_int, _embed,
                                                  _no_autograph)
-
-# Logit of padded source keys, as `CrossAttention` uses (finite: an all-padding row is uniform).
-_MASK_VALUE = -1e9
 
 
 def _check_model(model):
@@ -42,11 +39,6 @@ def _check_model(model):
     if not model.built:
         model.build({"encoder_token_ids": (None, None), "decoder_token_ids": (None, None)})
     return decoder
-
-
-def _self_decoders(decoder):
-    return [attention_cache.make_decoder(f.self_attention, decoder.max_len)
-            for f, _ in decoder.stack.blocks]
 
 
 @_no_autograph
@@ -65,28 +57,11 @@ def init_seq2seq_cache(model, encoder_output, max_length, encoder_padding_mask=N
             1 <= max_length <= decoder.max_len):
         raise ValueError(f"`max_length` must be an int in [1, decoder max_len="
                          f"{decoder.max_len}], got {max_length!r}.")
-    context = tf.cast(encoder_output, tf.float32)
-    batch = tf.shape(context)[0]
-    if encoder_padding_mask is None:
-        valid = tf.ones(tf.shape(context)[:2], tf.bool)
-    else:
-        valid = tf.cast(encoder_padding_mask, tf.bool)
-    cross = []
-    for f, _ in decoder.stack.blocks:
-        layer = f.cross_attention
-        cross.append({"k": attention_cache._project(context, layer.k_kernel),  # pylint: disable=protected-access
-                      "v": attention_cache._project(context, layer.v_kernel)})  # pylint: disable=protected-access
-    return {"self": [d.init(batch, max_length) for d in _self_decoders(decoder)],
-            "cross": cross, "context_valid": valid}
-
-
-def _cross_step(layer, kv, valid, h):
-    """One query h (B, 1, D) against cached keys / values -> (B, 1, D) float32."""
-    q = attention_cache._project(h, layer.q_kernel)  # pylint: disable=protected-access
-    logits = tf.einsum("bhqd,bhkd->bhqk", q * (1.0 / float(layer.head_dim) ** 0.5), kv["k"])
-    logits = tf.where(valid[:, None, None, :], logits, _MASK_VALUE)   # (B, H, 1, Ls)
-    out = tf.einsum("bhqk,bhkd->bhqd", tf.nn.softmax(logits, axis=-1), kv["v"])
-    return tf.einsum("bhlk,hkd->bld", out, tf.cast(layer.output_kernel, tf.float32))
+    batch = tf.shape(encoder_output)[0]
+    return {"self": [f.self_attention.init_cache(batch, max_length, hash_length=decoder.max_len)
+                     for f, _ in decoder.stack.blocks],
+            "cross": [f.cross_attention.init_cache(encoder_output, encoder_padding_mask)
+                      for f, _ in decoder.stack.blocks]}
 
 
 @_no_autograph
@@ -103,17 +78,16 @@ def seq2seq_decode_step(model, cache, token, position):
     position = tf.cast(position, tf.int32)
     x1 = x2 = _embed(decoder, tf.reshape(tf.cast(token, tf.int32), (-1, 1)), position)
     new_self = []
-    for (f, g), dec, self_cache, kv in zip(decoder.stack.blocks, _self_decoders(decoder),
-                                           cache["self"], cache["cross"]):
-        a, self_cache = dec.step(self_cache, f.self_norm(x2), position)
+    for (f, g), self_cache, cross_cache in zip(decoder.stack.blocks, cache["self"],
+                                               cache["cross"]):
+        a, self_cache = f.self_attention.decode_step(f.self_norm(x2), self_cache, position)
         new_self.append(self_cache)
-        c = _cross_step(f.cross_attention, kv, cache["context_valid"], f.cross_norm(x2 + a))
+        c, _ = f.cross_attention.decode_step(f.cross_norm(x2 + a), cross_cache, position)
         x1 = x1 + a + c
         x2 = x2 + tf.cast(g(x1, training=False), tf.float32)
     hidden = decoder.final_norm(tf.concat([x1, x2], axis=-1))
     logits = tf.cast(model.lm_head(hidden), tf.float32)[:, -1]
-    return logits, {"self": new_self, "cross": cache["cross"],
-                    "context_valid": cache["context_valid"]}
+    return logits, {"self": new_self, "cross": cache["cross"]}
 
 
 def _check_encoder_inputs(model, encoder_token_ids, encoder_padding_mask):

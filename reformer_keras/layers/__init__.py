@@ -11,13 +11,9 @@
   HFLSHSelfAttention       Hugging Face's LSH attention, exactly (converted checkpoints).
   HFLocalSelfAttention     Hugging Face's local attention, exactly (converted checkpoints).
 
-On the TensorFlow backend, importing this package also applies `runtime.apply_graph_settings`
-(grappler's constant folding off: it kept zero tensors of activation size alive between steps).
+Importing this package sets no TensorFlow option (see `reformer_keras.runtime.configure_cpu`).
 """
 
-import keras
-
-from reformer_keras import runtime as _runtime
 from reformer_keras.layers.axial_positional_embedding import AxialPositionalEmbedding
 from reformer_keras.layers.feed_forward import ChunkedFeedForward
 from reformer_keras.layers.full_attention import FullSelfAttention
@@ -28,9 +24,6 @@ from reformer_keras.layers.local_attention import LocalSelfAttention
 from reformer_keras.layers.lsh_attention import LSHSelfAttention
 from reformer_keras.layers.pre_norm import PreNormBranch
 from reformer_keras.layers.reversible import ReversibleSequence
-
-if keras.backend.backend() == "tensorflow":
-    _runtime.apply_graph_settings()
 
 __all__ = [
     "AxialPositionalEmbedding", "ChunkedFeedForward", "FullSelfAttention", "LayerNorm", "LocalSelfAttention",

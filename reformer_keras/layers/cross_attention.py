@@ -117,6 +117,28 @@ class CrossAttention(keras.layers.Layer):
             out = au.dropout(out, self.output_dropout, seed, salt=103)
         return out
 
+    # -- cached decoding (TensorFlow backend) --------------------------------------------------
+    def init_cache(self, context, context_mask=None, dtype="float32"):
+        """The keys and values of `context` (B, Lk, context_dim), computed once for decoding.
+
+        context_mask: optional (B, Lk) bool / int, True for real context tokens. dtype: storage
+        dtype of the keys / values (the step computes in float32). Returns {"k", "v":
+        (B, H, Lk, dh), "valid": (B, Lk) bool}.
+        """
+        from reformer_keras.layers import tf_cached_attention  # pylint: disable=import-outside-toplevel
+        return tf_cached_attention.cross_init(self, context, context_mask, dtype)
+
+    def decode_step(self, x_t, cache, index=None):
+        """One query x_t (B, 1, d_model) against the cached context (`init_cache`).
+
+        `index` (the query's position) is unused: every query sees the whole context. Returns
+        (y_t (B, 1, d_model) float32, cache unchanged), as `call(x, context)[:, index]` at
+        inference.
+        """
+        from reformer_keras.layers import tf_cached_attention  # pylint: disable=import-outside-toplevel
+        del index
+        return tf_cached_attention.cross_step(self, cache, x_t), cache
+
     def compute_output_shape(self, x_shape, context_shape=None):
         return tuple(x_shape)
 

@@ -23,3 +23,7 @@ class FullSelfAttention(SelfAttentionBase):
             q, k, v, pos, pos, valid[:, None, :], self.causal, self.shared_qk,
             dropout_rate=self._attention_dropout_rate(training), seed=seed, salt=11)
         return out
+
+    def _cache_steps(self, hash_length=None, cache=None):
+        from reformer_keras.layers import tf_cached_attention  # pylint: disable=import-outside-toplevel
+        return tf_cached_attention.FullCache(self)

@@ -51,6 +51,10 @@ class LocalSelfAttention(SelfAttentionBase):
             dropout_rate=self._attention_dropout_rate(training), seed=seed, salt=12)
         return au.trim_length(au.merge_chunks(out, axis=2), length, axis=2)
 
+    def _cache_steps(self, hash_length=None, cache=None):
+        from reformer_keras.layers import tf_cached_attention  # pylint: disable=import-outside-toplevel
+        return tf_cached_attention.LocalCache(self)
+
     def get_config(self):
         config = super().get_config()
         config.update(chunk_size=self.chunk_size, num_chunks_before=self.num_chunks_before,

@@ -30,7 +30,11 @@ def auto_num_buckets(padded_length, bucket_size):
     """Buckets for `num_buckets=None`: about one bucket per chunk, a power of two (>= 2),
     factorised into two near-equal powers of two above `_FACTORISE_ABOVE`."""
     chunks = max(padded_length // bucket_size, 2)
-    total = 2 ** int(round(math.log2(chunks)))
+    return _factorise(2 ** int(round(math.log2(chunks))))
+
+
+def _factorise(total):
+    """`auto_num_buckets`' factors of a power-of-two bucket count."""
     if total <= _FACTORISE_ABOVE:
         return (total,)
     first = 2 ** int(math.ceil(math.log2(total) / 2))
@@ -370,6 +374,19 @@ class LSHSelfAttention(SelfAttentionBase):
         visible = ops.logical_and(diff >= -self.num_chunks_before, diff <= self.num_chunks_after)
         counts = ops.sum(ops.cast(visible, "float32"), axis=-1)
         return ops.maximum(counts, 1.0)
+
+    def _cache_steps(self, hash_length=None, cache=None):
+        """With `hash_length`, the hash of that (padded) length; with `cache`, the hash its
+        bucket counts (B, H, n, NB) were made with."""
+        from reformer_keras.layers import tf_cached_attention  # pylint: disable=import-outside-toplevel
+        if self.num_buckets is not None:
+            factors = self._bucket_factors(None)
+        elif cache is not None:
+            factors = _factorise(int(cache["counts"].shape[-1]))
+        else:
+            c = self.bucket_size
+            factors = self._bucket_factors(math.ceil(hash_length / c) * c)
+        return tf_cached_attention.LSHCache(self, factors)
 
     def get_config(self):
         config = super().get_config()

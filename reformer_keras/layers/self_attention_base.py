@@ -140,6 +140,45 @@ class SelfAttentionBase(keras.layers.Layer):
     def _attention_dropout_rate(self, training):
         return self.attention_dropout if training else 0.0
 
+    # -- cached decoding (TensorFlow backend) --------------------------------------------------
+    def init_cache(self, batch_size, max_length, dtype="float32", hash_length=None):
+        """An empty cache for decoding up to `max_length` tokens one at a time (causal layers).
+
+        Args:
+          batch_size: Python int or scalar int tensor B.
+          max_length: Python int M >= 1 (static: it sizes the cache, valid `tf.while_loop`
+            state).
+          dtype: storage dtype of the cached keys / values (the step computes in float32).
+          hash_length: LSH with `num_buckets=None` only: the sequence length whose bucket count
+            the hash uses (default `max_length`); pass the length the model was trained on, so
+            that decoding hashes as training did whatever the cache size. Ignored otherwise.
+        Returns: a dict of tensors (layouts in `tf_cached_attention`).
+        """
+        input_checks.integer("max_length", max_length)
+        hash_length = max_length if hash_length is None else input_checks.integer(
+            "hash_length", hash_length)
+        return self._cache_steps(hash_length=hash_length).init(batch_size, max_length, dtype)
+
+    def prefill_cache(self, x, cache):
+        """Fills `cache` (from `init_cache`, empty) with a prompt: x (B, P, d_model), the layer's
+        input at positions 0 .. P - 1, P <= max_length. Returns the new cache. The prompt's
+        outputs are the layer's own `call(x)` (causal)."""
+        return self._cache_steps(cache=cache).prefill(cache, x)
+
+    def decode_step(self, x_t, cache, index):
+        """One token: x_t (B, 1, d_model) the layer's input at position `index` (scalar int,
+        < max_length), `cache` holding positions 0 .. index - 1.
+
+        Returns (y_t (B, 1, d_model) float32, the cache now holding 0 .. index). Full and local
+        attention give exactly `call(x)[:, index]` of the whole prefix; LSH computes what the
+        layer computes for the last token of the prefix (see `tf_cached_attention`).
+        """
+        return self._cache_steps(cache=cache).step(cache, x_t, ops.cast(index, "int32"))
+
+    def _cache_steps(self, hash_length=None, cache=None):
+        """The `tf_cached_attention` object computing this layer's cached steps."""
+        raise ValueError(f"{type(self).__name__} has no cached decoding step.")
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 

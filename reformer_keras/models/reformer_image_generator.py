@@ -84,7 +84,7 @@ class ReformerImageGenerator(CausalLMTask):
                                      top_k=top_k, top_p=top_p, seed=seed, use_cache=use_cache)
         logits = np.asarray(self(ids))[:, -1]
         rng = np.random.default_rng(None if seed is None else seed + 1)
-        last = sampling._sample_from_logits(logits, rng, temperature, top_k, top_p)  # pylint: disable=protected-access
+        last = sampling.sample_from_logits(logits, rng, temperature, top_k, top_p)
         pixels = np.concatenate([ids[:, 1:], last[:, None]], axis=1)
         return self.preprocessor.images_from_tokens(pixels)
 

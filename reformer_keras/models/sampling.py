@@ -10,7 +10,7 @@ import numpy as np
 from reformer_keras.input_checks import check_prompt  # noqa: F401  (the models' prompt check)
 
 
-def _sample_from_logits(logits, rng, temperature, top_k, top_p):
+def sample_from_logits(logits, rng, temperature, top_k, top_p):
     """logits (B, V) float -> ids (B,) int32 (temperature 0 = greedy)."""
     logits = np.asarray(logits, np.float64)
     if temperature == 0:
@@ -39,7 +39,7 @@ def uncached_generate(model, prompt_ids, max_new_tokens, temperature=1.0, top_k=
     rng = np.random.default_rng(seed)
     for _ in range(int(max_new_tokens)):
         logits = np.asarray(model(ids))[:, -1]
-        ids = np.concatenate([ids, _sample_from_logits(logits, rng, temperature, top_k,
+        ids = np.concatenate([ids, sample_from_logits(logits, rng, temperature, top_k,
                                                        top_p)[:, None]], axis=1)
     return ids
 

@@ -7,20 +7,23 @@ the 12-layer peer LM at 1K tokens: the process heap after the first step (trimme
 that way against 212 MB with the variables built beforehand, and the first step takes 12.8 s
 against 6.5-7.5 s (`python -m benchmarks.first_step`; docs/benchmarks.md).
 
-Under a strategy Keras already builds both before tracing (`Trainer._symbolic_build`); the mixin
+Under a strategy Keras already builds both before tracing (its symbolic build); the mixin
 does the same in every case, so `fit`, `evaluate`, `predict` and the `*_on_batch` methods trace
 their step once. The tasks' weights do not depend on the sequence length, so they are built
 for an unknown batch and length (`build_input_shape`).
 
 With several replicas, Keras averages the first distributed batch before its symbolic build,
 which turns integer ids into floats; the mixin gives inputs and targets back their integer
-dtype (`_symbolic_build`), so every task fits under a multi-device MirroredStrategy.
+dtype (`prepare_symbolic_build_batch`), so every task fits under a multi-device
+MirroredStrategy.
 """
 
 import keras
 
+from reformer_keras.tf_keras_compat import SymbolicBuildInputs
 
-class TrainStateMixin:
+
+class TrainStateMixin(SymbolicBuildInputs):
     """Builds the model (and, for training, the optimizer) before Keras makes a step function.
 
     Subclasses may override `build_input_shape()`: the `input_shape` handed to `build`
@@ -50,15 +53,13 @@ class TrainStateMixin:
         self.build_train_state(optimizer=False)
         return super().make_predict_function(force=force)
 
-    def _symbolic_build(self, iterator=None, data_batch=None):
+    def prepare_symbolic_build_batch(self, data_batch):
         # Under a strategy with several replicas, Keras's TF trainer reduces the first
-        # distributed batch with MEAN before this symbolic build, which makes integer token ids
+        # distributed batch with MEAN before its symbolic build, which makes integer token ids
         # and labels float (and the model's input check then rejects them). Inputs and targets
         # are integer ids for every task here: hand them back as int32. Sample weights stay.
-        if data_batch is not None:
-            x, y, weights = keras.utils.unpack_x_y_sample_weight(data_batch)
-            data_batch = keras.utils.pack_x_y_sample_weight(_as_ids(x), _as_ids(y), weights)
-        return super()._symbolic_build(iterator=iterator, data_batch=data_batch)
+        x, y, weights = keras.utils.unpack_x_y_sample_weight(data_batch)
+        return keras.utils.pack_x_y_sample_weight(_as_ids(x), _as_ids(y), weights)
 
 
 def _as_ids(structure):

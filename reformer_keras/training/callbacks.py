@@ -16,6 +16,7 @@ import numpy as np
 from reformer_keras.atomic_files import (TMP_PREFIX, atomic_write_text,  # noqa: F401
                                          remove_stale_temporaries, tmp_name)
 from reformer_keras import fault_injection
+from reformer_keras import tf_keras_compat
 
 
 def global_step(model):
@@ -23,20 +24,26 @@ def global_step(model):
     return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
 
 
-class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """`ModelCheckpoint` whose `.keras` files appear atomically (temp file + `os.replace`)."""
+class AtomicModelCheckpoint(keras.callbacks.Callback):
+    """Saves the model at the end of every epoch to `filepath`, atomically (temp file +
+    `os.replace`). `filepath` is formatted as `keras.callbacks.ModelCheckpoint` formats it:
+    `{epoch}` (1-based) and the epoch's log names, e.g. "ckpt-{epoch:04d}.keras".
+    `save_weights_only` writes `model.save_weights` files (".weights.h5") instead."""
 
-    def __init__(self, filepath, write=True, **kwargs):
-        super().__init__(filepath, **kwargs)
+    def __init__(self, filepath, write=True, save_weights_only=False, verbose=0):
+        super().__init__()
+        self.filepath = os.fspath(filepath)
         self.write = write
+        self.save_weights_only = save_weights_only
+        self.verbose = verbose
 
     def on_train_begin(self, logs=None):
         remove_stale_temporaries(os.path.dirname(self.filepath))
 
-    def _save_model(self, epoch, batch, logs):
+    def on_epoch_end(self, epoch, logs=None):
         if not self.write:
             return
-        filepath = self._get_file_path(epoch, batch, logs)
+        filepath = self.filepath.format(epoch=epoch + 1, **(logs or {}))
         os.makedirs(os.path.dirname(filepath) or ".", exist_ok=True)
         tmp = tmp_name(filepath)
         if self.save_weights_only:
@@ -56,7 +63,7 @@ def rng_variables(model):
     return [v for v in model.variables if id(v) not in weights]
 
 
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+class AtomicBackupAndRestore(tf_keras_compat.BackupAndRestoreHooks):
     """`BackupAndRestore` (epoch granularity) with atomic, self-consistent backups.
 
     Each backup writes `state-<epoch>.weights.h5` (model + optimizer variables, so the step
@@ -72,12 +79,12 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.write = write
 
     def _metadata(self):
-        if not os.path.exists(self._training_metadata_path):
+        if not os.path.exists(self.metadata_path):
             return None
-        with open(self._training_metadata_path) as f:
+        with open(self.metadata_path) as f:
             return json.load(f)
 
-    def _load_model(self):
+    def restore_backup(self):
         if self.write and os.path.isdir(self.backup_dir):
             remove_stale_temporaries(self.backup_dir)
         metadata = self._metadata()
@@ -91,23 +98,23 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         if states is not None and len(states) == len(variables):
             for variable, state in zip(variables, states):
                 variable.assign(np.asarray(state, dtype=variable.dtype))
-        self.model._initial_epoch = metadata["epoch"]  # noqa: SLF001  (as Keras' own callback)
+        tf_keras_compat.set_initial_epoch(self.model, metadata["epoch"])
 
-    def _save_model(self):
+    def write_backup(self):
         if not self.write:
             return
         os.makedirs(self.backup_dir, exist_ok=True)
-        name = f"state-{self._current_epoch:06d}.weights.h5"
+        name = f"state-{self.current_epoch:06d}.weights.h5"
         path = os.path.join(self.backup_dir, name)
         tmp = tmp_name(path)
         self.model.save_weights(tmp, overwrite=True)
         os.replace(tmp, path)
         fault_injection.maybe_kill("backup")
-        metadata = {"epoch": self._current_epoch, "step": global_step(self.model),
+        metadata = {"epoch": self.current_epoch, "step": global_step(self.model),
                     "weights": name,
                     "rng_states": [keras.ops.convert_to_numpy(v).tolist()
                                    for v in rng_variables(self.model)]}
-        atomic_write_text(self._training_metadata_path, json.dumps(metadata))
+        atomic_write_text(self.metadata_path, json.dumps(metadata))
         for old in glob.glob(os.path.join(self.backup_dir, "state-*.weights.h5")):
             if os.path.basename(old) != name:
                 os.remove(old)

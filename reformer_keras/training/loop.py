@@ -25,6 +25,7 @@ from typing import Optional
 import keras
 
 from reformer_keras import fault_injection
+from reformer_keras import tf_keras_compat
 from reformer_keras.datasets import pipelines
 from reformer_keras.training import callbacks as cb
 from reformer_keras.training import checkpoints, data_plan, model_factory, run_file, samples
@@ -142,11 +143,7 @@ def _build_from_local_batch(model, element_spec):
     def zeros(spec):
         return tf.zeros([d if d is not None else 1 for d in spec.shape], spec.dtype)
 
-    batch = tf.nest.map_structure(zeros, element_spec)
-    trainer_cls = type(model)
-    object.__setattr__(model, "_maybe_symbolic_build",
-                       lambda iterator=None, data_batch=None:
-                       trainer_cls._maybe_symbolic_build(model, data_batch=batch))
+    tf_keras_compat.build_from_batch(model, tf.nest.map_structure(zeros, element_spec))
 
 
 EXPORTABLE_TASKS = ("lm", "image", "music")

@@ -6,6 +6,8 @@ are configured when the strategy is created).
 import json
 import os
 
+from reformer_keras import tf_keras_compat
+
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 
 
@@ -63,10 +65,14 @@ def is_chief(strategy):
 
 
 def is_multi_worker(strategy):
-    """True for a MultiWorkerMirroredStrategy over more than one worker."""
+    """True for a MultiWorkerMirroredStrategy over more than one worker (its cluster spec has
+    more than one chief / worker task)."""
     import tensorflow as tf
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
-        strategy.extended._in_multi_worker_mode()  # noqa: SLF001
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    resolver = getattr(strategy, "cluster_resolver", None)
+    spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    return sum(len(spec.get(job, ())) for job in ("chief", "worker")) > 1
 
 
 def patch_keras_multi_worker_logs():
@@ -76,20 +82,17 @@ def patch_keras_multi_worker_logs():
     of the per-worker values; equal per-worker batches make it the global-batch mean).
     Idempotent; only changes behaviour under multi-worker MultiWorkerMirroredStrategy."""
     import tensorflow as tf
-    from keras.src.backend.tensorflow import trainer as tf_trainer
-    original = tf_trainer.reduce_per_replica
-    if getattr(original, "_reformer_patched", False):
-        return
 
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction in ("auto", "mean") and is_multi_worker(strategy):
-            def mean(v):
-                local = v.values[0] if isinstance(v, tf.distribute.DistributedValues) else v
-                if getattr(local, "shape", None) is not None and local.shape.rank == 0:
-                    return strategy.reduce("MEAN", v, axis=None)
-                return original(v, strategy, reduction)
-            return tf.nest.map_structure(mean, values, expand_composites=False)
-        return original(values, strategy, reduction)
+    def make_wrapper(original):
+        def reduce_per_replica(values, strategy, reduction):
+            if reduction in ("auto", "mean") and is_multi_worker(strategy):
+                def mean(v):
+                    local = v.values[0] if isinstance(v, tf.distribute.DistributedValues) else v
+                    if getattr(local, "shape", None) is not None and local.shape.rank == 0:
+                        return strategy.reduce("MEAN", v, axis=None)
+                    return original(v, strategy, reduction)
+                return tf.nest.map_structure(mean, values, expand_composites=False)
+            return original(values, strategy, reduction)
+        return reduce_per_replica
 
-    reduce_per_replica._reformer_patched = True  # noqa: SLF001
-    tf_trainer.reduce_per_replica = reduce_per_replica
+    tf_keras_compat.wrap_reduce_per_replica(make_wrapper)

@@ -27,21 +27,23 @@ Measured on the 12-layer peer LM (docs/benchmarks.md): the train step's graph ha
 import keras
 import tensorflow as tf
 
+from reformer_keras import tf_keras_compat
+
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
 class FusedAdam(keras.optimizers.Adam):
     """`keras.optimizers.Adam` (same arguments, same slots, the same updates for dense gradients)
     with TensorFlow's fused `ResourceApplyAdam` kernel per variable. TensorFlow backend only."""
 
-    _step_scalars = None  # per `_backend_update_step` call: {dtype: scalar tensors}
+    _step_scalars = None  # per `apply` call: {dtype: scalar tensors}
 
-    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+    def apply(self, grads, trainable_variables=None):
         # One set of scalars for all variables of this step. Under a MirroredStrategy each
         # replica thread sets a fresh dict before the merged update runs, so the update never
         # sees another step's scalars.
         self._step_scalars = {}
         try:
-            super()._backend_update_step(grads, trainable_variables, learning_rate)
+            return super().apply(grads, trainable_variables)
         finally:
             self._step_scalars = None
 
@@ -61,8 +63,7 @@ class FusedAdam(keras.optimizers.Adam):
     def update_step(self, gradient, variable, learning_rate):
         if self.amsgrad:
             return super().update_step(gradient, variable, learning_rate)
-        index = self._get_variable_index(variable)
-        m, v = self._momentums[index], self._velocities[index]
+        m, v = tf_keras_compat.adam_slots(self, variable)
         power_1, power_2, lr, beta_1, beta_2, epsilon = self._scalars(variable.dtype,
                                                                       learning_rate)
         if isinstance(gradient, tf.IndexedSlices):  # duplicate rows summed (module docstring)

@@ -224,7 +224,8 @@ def test_allocator_pool_cap_reaches_our_children_and_tensorflow():
         scaling_run.MALLOC_TUNED, TF_CPU_BFC_MEM_LIMIT_IN_MB="256")
     assert scaling.child_env(dict(ours, impl="hf"), 0.25) == {}
     assert scaling.child_env(ours, 0.0) == {}
-    code = ("import reformer_keras, tensorflow as tf\n"
+    code = ("from reformer_keras import runtime\nruntime.configure_cpu()\n"
+            "import tensorflow as tf\n"
             "try:\n"
             "    print(float(tf.reduce_sum(tf.ones((%d, 2**18)))))\n"
             "except tf.errors.ResourceExhaustedError:\n"

@@ -75,7 +75,8 @@ def test_config_round_trip():
 
 _HELD_SCRIPT = """
 import sys
-import reformer_keras
+from reformer_keras import runtime
+runtime.configure_cpu()
 import keras
 import tensorflow as tf
 from reformer_keras.layers import LayerNorm

@@ -122,7 +122,7 @@ import keras
 import test_train_state as t
 from reformer_keras.models.train_state import TrainStateMixin
 if sys.argv[2] == "keras":  # the reference: Keras's own symbolic build
-    del TrainStateMixin._symbolic_build
+    del TrainStateMixin.prepare_symbolic_build_batch
 out = {}
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])  # one: its collective keys
 for kind, make in [("lm", t._lm), ("classifier", t._classifier), ("seq2seq", t._seq2seq)]:

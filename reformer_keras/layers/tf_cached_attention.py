@@ -1,9 +1,11 @@
-"""Per-layer caches and single-token attention steps for cached autoregressive decoding.
+"""TensorFlow-only: the cached single-token steps behind the attention layers' `init_cache` /
+`prefill_cache` / `decode_step` (cached autoregressive decoding).
 
-One decoder object per attention layer reads that layer's weights (`qk_kernel` or
-`q_kernel`/`k_kernel`, `v_kernel`, `output_kernel`) and reuses `attention_utils` for the logits,
-masks and softmax, so the step computes exactly the layer's math for one query. All caches are
-preallocated to a static `max_length` M so that they can be `tf.while_loop` state.
+Each cache class computes exactly its layer's math for one query: it reads the layer's weights
+(`qk_kernel` or `q_kernel`/`k_kernel`, `v_kernel`, `output_kernel`) and reuses
+`attention_utils` for the logits, masks and softmax. All caches are preallocated to a static
+`max_length` M so that they can be `tf.while_loop` state. Computation is float32 whatever the
+cache's storage dtype (floats are cast on write and read).
 
 Notation: B batch, H heads, dh head dim, D d_model, M cache length, C chunk / bucket size,
 n hash rounds, NB number of LSH buckets, t the position of the token being decoded.
@@ -19,6 +21,8 @@ n hash rounds, NB number of LSH buckets, t the position of the token being decod
           exactly what the layer computes for the LAST token of a sequence 0..t. Cost O(n * M)
           per step. See `reformer_keras.generation.decoding` for how this differs from
           re-running the layer on the whole prefix.
+  Cross : the context's K, V (B, H, Ls, dh) and its validity (B, Ls) bool, computed once; the
+          query attends to every valid context position, as `CrossAttention` does.
 """
 
 import math
@@ -26,14 +30,16 @@ import math
 import tensorflow as tf
 
 from reformer_keras.layers import attention_utils as au
-from reformer_keras.layers.full_attention import FullSelfAttention
-from reformer_keras.layers.local_attention import LocalSelfAttention
-from reformer_keras.layers.lsh_attention import LSHSelfAttention
 
 
-def _project(h, kernel):
+def project(h, kernel):
     """h (B, L, D), kernel (D, H, dh) -> (B, H, L, dh) float32."""
     return tf.einsum("bld,dhk->bhlk", tf.cast(h, tf.float32), tf.cast(kernel, tf.float32))
+
+
+def project_out(out, kernel):
+    """(B, H, 1, dh), kernel (H, dh, D) -> (B, 1, D) float32."""
+    return tf.einsum("bhlk,hkd->bld", tf.cast(out, tf.float32), tf.cast(kernel, tf.float32))
 
 
 def _write(cache, new, start, axis):
@@ -55,8 +61,13 @@ def _write(cache, new, start, axis):
     return tf.where(mask, tf.cast(new, cache.dtype), cache)
 
 
-class _AttentionDecoder:
-    """Common part: projections and output. Subclasses implement `init`, `prefill`, `step`."""
+def _f32(x):
+    return tf.cast(x, tf.float32)
+
+
+class _SelfAttentionCache:
+    """Common part: projections, output, the one-query attention. Subclasses implement
+    `init(batch, max_length, dtype)`, `prefill(cache, h)` and `step(cache, h, position)`."""
 
     def __init__(self, layer):
         if not layer.causal:
@@ -68,40 +79,37 @@ class _AttentionDecoder:
     def _qkv(self, h):
         """h (B, L, D) -> q, k, v (B, H, L, dh) float32 (k is q under shared QK)."""
         layer = self.layer
-        v = _project(h, layer.v_kernel)
+        v = project(h, layer.v_kernel)
         if layer.shared_qk:
-            q = k = _project(h, layer.qk_kernel)
+            q = k = project(h, layer.qk_kernel)
         else:
-            q, k = _project(h, layer.q_kernel), _project(h, layer.k_kernel)
+            q, k = project(h, layer.q_kernel), project(h, layer.k_kernel)
         return q, k, v
 
-    def _output(self, out):
-        """(B, H, 1, dh) -> (B, 1, D) float32."""
-        return tf.einsum("bhlk,hkd->bld", tf.cast(out, tf.float32),
-                         tf.cast(self.layer.output_kernel, tf.float32))
-
-    def _zeros(self, batch, length):
-        return tf.zeros(tf.stack([batch, self.heads, length, self.head_dim]), tf.float32)
+    def _zeros(self, batch, length, dtype):
+        return tf.zeros(tf.stack([batch, self.heads, length, self.head_dim]), dtype)
 
     def _attend(self, q, k, v, k_pos, k_valid, position):
-        """q (B, H, 1, dh); k, v (B, H, W, dh); k_pos, k_valid (W,) -> (B, 1, D)."""
+        """q (B, H, 1, dh); k, v (B, H, W, dh); k_pos, k_valid (W,) -> (B, 1, D) float32."""
+        k, v = _f32(k), _f32(v)
         if self.layer.shared_qk:
             k = au.unit_keys(k)
         logits = au.attention_logits(q, k)  # (B, H, 1, W)
         logits = au.mask_logits(logits, tf.reshape(position, (1, 1, 1)), k_pos[None, None],
                                 k_valid[None, None], True, self.layer.shared_qk)
         out, _ = au.softmax_attend(logits, v)
-        return self._output(out)
+        return project_out(out, self.layer.output_kernel)
 
 
-class FullDecoder(_AttentionDecoder):
+class FullCache(_SelfAttentionCache):
     """`FullSelfAttention`: K/V cache of every position; the query attends to 0..t."""
 
-    def init(self, batch, max_length):
-        return {"k": self._zeros(batch, max_length), "v": self._zeros(batch, max_length)}
+    def init(self, batch, max_length, dtype):
+        return {"k": self._zeros(batch, max_length, dtype),
+                "v": self._zeros(batch, max_length, dtype)}
 
     def prefill(self, cache, h):
-        """h (B, P, D): the layer's (normalised) input over the prompt."""
+        """h (B, P, D): the layer's input over the prompt."""
         _, k, v = self._qkv(h)
         return {"k": _write(cache["k"], k, 0, 2), "v": _write(cache["v"], v, 0, 2)}
 
@@ -115,7 +123,7 @@ class FullDecoder(_AttentionDecoder):
         return out, {"k": k_cache, "v": v_cache}
 
 
-class LocalDecoder(_AttentionDecoder):
+class LocalCache(_SelfAttentionCache):
     """`LocalSelfAttention`: one static-size window slice of the K/V cache per step."""
 
     def __init__(self, layer):
@@ -124,9 +132,9 @@ class LocalDecoder(_AttentionDecoder):
         self.offset = layer.num_chunks_before * layer.chunk_size  # empty slots before position 0
         self.window = (layer.num_chunks_before + 1) * layer.chunk_size  # after-chunks are future
 
-    def init(self, batch, max_length):
+    def init(self, batch, max_length, dtype):
         size = self.offset + math.ceil(max_length / self.chunk) * self.chunk
-        return {"k": self._zeros(batch, size), "v": self._zeros(batch, size)}
+        return {"k": self._zeros(batch, size, dtype), "v": self._zeros(batch, size, dtype)}
 
     def prefill(self, cache, h):
         _, k, v = self._qkv(h)
@@ -147,21 +155,17 @@ class LocalDecoder(_AttentionDecoder):
         return out, {"k": k_cache, "v": v_cache}
 
 
-class LSHDecoder(_AttentionDecoder):
+class LSHCache(_SelfAttentionCache):
     """`LSHSelfAttention`: cached shared-QK vectors, values, bucket ids and bucket counts.
 
     Args:
-      factor_length: the length whose `_bucket_factors` fix the hash when the layer has
-        `num_buckets=None` (the model's max_len, rounded up to the bucket size), so that decoding
-        hashes identically whatever the cache size. Ignored when `num_buckets` is explicit.
+      factors: static tuple of bucket counts per hash factor (their product is NB).
     """
 
-    def __init__(self, layer, factor_length):
+    def __init__(self, layer, factors):
         super().__init__(layer)
-        c = layer.bucket_size
-        self.chunk = c
-        self.factors = tuple(int(f) for f in layer._bucket_factors(  # pylint: disable=protected-access
-            math.ceil(factor_length / c) * c))
+        self.chunk = layer.bucket_size
+        self.factors = tuple(int(f) for f in factors)
         self.num_buckets = math.prod(self.factors)
         self.num_hashes = layer.num_hashes
 
@@ -169,10 +173,11 @@ class LSHDecoder(_AttentionDecoder):
         """qk (B, H, L, dh) -> buckets (B, H, n, L) int32 (the layer's inference rotations)."""
         return tf.cast(self.layer.hash_buckets(qk, self.num_hashes, self.factors), tf.int32)
 
-    def init(self, batch, max_length):
+    def init(self, batch, max_length, dtype):
         ints = lambda last: tf.zeros(tf.stack([batch, self.heads, self.num_hashes, last]),
                                      tf.int32)
-        return {"qk": self._zeros(batch, max_length), "v": self._zeros(batch, max_length),
+        return {"qk": self._zeros(batch, max_length, dtype),
+                "v": self._zeros(batch, max_length, dtype),
                 "buckets": ints(max_length), "ranks": ints(max_length),
                 "counts": ints(self.num_buckets)}
 
@@ -208,27 +213,41 @@ class LSHDecoder(_AttentionDecoder):
         window = tf.logical_and(k_chunk >= q_chunk - layer.num_chunks_before,
                                 k_chunk <= q_chunk + layer.num_chunks_after)
         k_pos = tf.range(new["qk"].shape[2], dtype=tf.int32)
-        logits = au.attention_logits(qk, au.unit_keys(new["qk"]))[:, :, None]  # (B,H,1,1,M)
+        logits = au.attention_logits(qk, au.unit_keys(_f32(new["qk"])))[:, :, None]  # (B,H,1,1,M)
         logits = au.mask_logits(logits, tf.reshape(position, (1, 1, 1, 1)),
                                 k_pos[None, None, None], window, True, True)  # (B,H,n,1,M)
         if not layer.allow_duplicate_attention:
             dup = tf.reduce_sum(tf.cast(window, tf.float32), axis=2)       # (B, H, M)
             logits = logits - tf.math.log(tf.maximum(dup, 1.0))[:, :, None, None, :]
-        out, lse = au.softmax_attend(logits, new["v"][:, :, None])     # (B,H,n,1,dh), (B,H,n,1)
+        out, lse = au.softmax_attend(logits, _f32(new["v"])[:, :, None])  # (B,H,n,1,dh), (B,H,n,1)
         if self.num_hashes == 1:
             out = out[:, :, 0]
         else:  # combine rounds by their log-normalisers, as the layer does
             out = tf.reduce_sum(out * tf.nn.softmax(lse, axis=2)[..., None], axis=2)
-        return self._output(out), new
+        return project_out(out, layer.output_kernel), new
 
 
-def make_decoder(layer, factor_length):
-    """The decoder for one attention layer (`FullSelfAttention`, `LocalSelfAttention` or
-    `LSHSelfAttention`)."""
-    if isinstance(layer, LSHSelfAttention):
-        return LSHDecoder(layer, factor_length)
-    if isinstance(layer, LocalSelfAttention):
-        return LocalDecoder(layer)
-    if isinstance(layer, FullSelfAttention):
-        return FullDecoder(layer)
-    raise ValueError(f"Cached decoding does not support attention layer {type(layer).__name__}.")
+# Logit of padded context keys, as `CrossAttention` uses (finite: an all-padding row is uniform).
+_CROSS_MASK_VALUE = -1e9
+
+
+def cross_init(layer, context, context_mask, dtype):
+    """`CrossAttention`: context (B, Ls, Dc), context_mask (B, Ls) or None ->
+    {"k", "v": (B, H, Ls, dh) dtype, "valid": (B, Ls) bool}."""
+    context = _f32(context)
+    if context_mask is None:
+        valid = tf.ones(tf.shape(context)[:2], tf.bool)
+    else:
+        valid = tf.cast(context_mask, tf.bool)
+    return {"k": tf.cast(project(context, layer.k_kernel), dtype),
+            "v": tf.cast(project(context, layer.v_kernel), dtype), "valid": valid}
+
+
+def cross_step(layer, cache, h):
+    """One query h (B, 1, D) against the cached keys / values -> (B, 1, D) float32."""
+    q = project(h, layer.q_kernel)
+    logits = tf.einsum("bhqd,bhkd->bhqk", q * (1.0 / float(layer.head_dim) ** 0.5),
+                       _f32(cache["k"]))
+    logits = tf.where(cache["valid"][:, None, None, :], logits, _CROSS_MASK_VALUE)  # (B,H,1,Ls)
+    out = tf.einsum("bhqk,bhkd->bhqd", tf.nn.softmax(logits, axis=-1), _f32(cache["v"]))
+    return project_out(out, layer.output_kernel)
