@@ -80,11 +80,13 @@ def _opted_out():
     return os.environ.get("REFORMER_KERAS_TF_DEFAULTS", "1") == "0"
 
 
-def configure_cpu():
+def configure_cpu(graph=True):
     """Applies `CPU_SETTINGS` (environment) and `GRAPH_SETTINGS` (grappler) where not yet set.
 
-    Call it once, before TensorFlow or Keras is imported; it imports TensorFlow itself after
-    setting the environment. Returns a dict of what this call set (environment names and graph
+    Call it once, before TensorFlow or Keras is imported; with `graph` (the default) it imports
+    TensorFlow itself after setting the environment and applies `GRAPH_SETTINGS`; with
+    `graph=False` it only sets the environment (TensorFlow stays unimported: front ends that
+    validate their flags first call `apply_graph_settings()` once TensorFlow is needed). Returns a dict of what this call set (environment names and graph
     option names to values); {} with `REFORMER_KERAS_TF_DEFAULTS=0`. Calling it again is a no-op.
 
     Raises:
@@ -101,7 +103,7 @@ def configure_cpu():
             f"{switches} can no longer take effect: call it before importing TensorFlow or "
             f"Keras, or export {switches} before starting Python.")
     os.environ.update(missing)
-    return {**missing, **apply_graph_settings()}
+    return {**missing, **(apply_graph_settings() if graph else {})}
 
 
 def apply_graph_settings(settings=None):

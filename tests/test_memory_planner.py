@@ -119,7 +119,8 @@ def test_missing_sizes_and_explicit_options_are_refused():
 
 _STEP = """
 import json, resource, sys
-import reformer_keras
+from reformer_keras import runtime
+runtime.configure_cpu()
 import keras, numpy as np
 from reformer_keras import memory_planner
 from reformer_keras.models import ReformerLM

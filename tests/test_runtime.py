@@ -128,10 +128,13 @@ libc = ctypes.CDLL(None)
 libc.sbrk.restype = libc.malloc.restype = ctypes.c_void_p
 libc.sbrk.argtypes = [ctypes.c_long]
 libc.malloc.argtypes = [ctypes.c_size_t]
-def on_heap():
+libc.free.argtypes = [ctypes.c_void_p]
+def on_heap():  # is a 256 MiB block served from the heap (brk) rather than its own mmap?
     before = libc.sbrk(0)
-    libc.malloc(256 << 20)
-    return libc.sbrk(0) - before >= 256 << 20
+    block = libc.malloc(256 << 20)
+    grown = libc.sbrk(0) - before >= 256 << 20
+    libc.free(block)  # (a block left mapped could sit where the heap must grow)
+    return grown
 print(on_heap())
 applied = runtime.apply_malloc_settings()
 print(on_heap(), sorted(applied))

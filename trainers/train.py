@@ -150,6 +150,8 @@ def main(argv):
     if scan is not None and scan.skipped:
         print(f"skipped {len(scan.skipped)} unusable file(s) (listed above and in run.json)",
               flush=True)
+    from reformer_keras import runtime
+    runtime.apply_graph_settings()  # TensorFlow is imported from here on
     from reformer_keras.training import get_strategy, train
     from reformer_keras.training.loop import InitFromError
     try:

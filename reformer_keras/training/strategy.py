@@ -6,8 +6,6 @@ are configured when the strategy is created).
 import json
 import os
 
-from reformer_keras import tf_keras_compat
-
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 
 
@@ -95,4 +93,5 @@ def patch_keras_multi_worker_logs():
             return original(values, strategy, reduction)
         return reduce_per_replica
 
+    from reformer_keras import tf_keras_compat  # Keras: not at import (flags are parsed first)
     tf_keras_compat.wrap_reduce_per_replica(make_wrapper)

@@ -114,11 +114,12 @@ def test_second_run_on_a_locked_model_dir_is_refused(tmp_path):
     with RunLock(model_dir):
         result = _cli.run("train", f"--model_dir={model_dir}", f"--data_dir={tmp_path / 'd'}",
                           timeout=120)
+        # (checked while held: a lock that created model_dir removes it again when released)
+        assert sorted(os.listdir(model_dir)) == [".lock"] and not (tmp_path / "d").exists()
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith(f"train: error: flag --model_dir={model_dir}: ")
     assert f"in use by another run (pid {os.getpid()})" in lines[-1]
     assert "Traceback" not in result.stderr
-    assert sorted(os.listdir(model_dir)) == [".lock"] and not (tmp_path / "d").exists()
     with RunLock(model_dir):  # released by the first holder: can be taken again
         pass

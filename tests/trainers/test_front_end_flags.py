@@ -16,8 +16,8 @@ def _run(module, *args):
 CASES = [  # (module, program, flags, text the error line must contain)
     ("trainers.evaluate", "evaluate", ["--eval_batches=0"], "--eval_batches=0"),
     ("trainers.evaluate", "evaluate", ["--batch_size=-1"], "--batch_size=-1"),
-    ("trainers.sample", "sample", ["--sample_tokens=0"], "--sample_tokens=0"),
-    ("trainers.sample", "sample", ["--sample_tokens=-3"], "--sample_tokens=-3"),
+    ("trainers.sample", "sample", ["--max_new_tokens=0"], "--max_new_tokens=0"),
+    ("trainers.sample", "sample", ["--max_new_tokens=-3"], "--max_new_tokens=-3"),
     ("exports.export", "export", ["--generation_length=1"], "--generation_length must be >= 2"),
     ("exports.export", "export", ["--generation_length=abc"], "--generation_length"),
     ("exports.export", "export", ["--text_signatures=maybe"], "--text_signatures"),
