@@ -37,12 +37,7 @@ def explicit_flags():
 def main(argv):
     if len(argv) > 1:
         trainer_flags.fail(PROGRAM, "(positional)", f"unexpected arguments {argv[1:]}")
-    run = trainer_flags.read_run_or_fail(PROGRAM)
-    if run is None and not FLAGS.checkpoint:
-        trainer_flags.fail(PROGRAM, "model_dir", "give --model_dir (a training run) or "
-                                                 "--checkpoint")
-    if run is None:
-        trainer_flags.check_fixed_length(PROGRAM)
+    run = trainer_flags.run_or_checkpoint(PROGRAM)
     from reformer_keras.datasets.sources import DataError
     from reformer_keras.training import evaluate_checkpoint
     from reformer_keras.training.data_plan import plan_from_run

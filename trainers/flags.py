@@ -337,3 +337,14 @@ def read_run_or_fail(program):
         fail(program, "model_dir", f"{FLAGS.model_dir} has no {run_file.RUN_FILE} (not a "
                                    "training run's directory)")
     return run
+
+
+def run_or_checkpoint(program):
+    """The run.json record of --model_dir, or None with --checkpoint (then the data flags must
+    fit the dataset); exits with a one-line usage error when neither is given."""
+    run = read_run_or_fail(program)
+    if run is None and not FLAGS.checkpoint:
+        fail(program, "model_dir", "give --model_dir (a training run) or --checkpoint")
+    if run is None:
+        check_fixed_length(program)
+    return run

@@ -48,12 +48,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         trainer_flags.fail(PROGRAM, "(positional)", f"unexpected arguments {argv[1:]}")
-    run = trainer_flags.read_run_or_fail(PROGRAM)
-    if run is None and not FLAGS.checkpoint:
-        trainer_flags.fail(PROGRAM, "model_dir", "give --model_dir (a training run) or "
-                                                 "--checkpoint")
-    if run is None:
-        trainer_flags.check_fixed_length(PROGRAM)
+    run = trainer_flags.run_or_checkpoint(PROGRAM)
     checkpoint = FLAGS.checkpoint or FLAGS.model_dir
     out_dir = FLAGS.output_dir or (os.path.join(checkpoint, "samples") if os.path.isdir(
         checkpoint) else os.path.dirname(os.path.abspath(checkpoint)))
