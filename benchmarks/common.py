@@ -1,7 +1,7 @@
 """Shared benchmark helpers: the peer configuration, one timed training step, peak memory.
 
 Each measured configuration runs in a fresh Python process (`run_child`), so peak RSS
-(`ru_maxrss`) belongs to that configuration alone.
+(VmHWM, `peak_rss_gib`) belongs to that configuration alone.
 """
 
 import json
@@ -23,8 +23,15 @@ PEER_CONFIG = dict(vocab_size=256, d_model=256, num_heads=4, d_ff=1024, bucket_s
 
 
 def peak_rss_gib():
-    """Peak resident set size of this process so far, GiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    """Peak resident set size of this process's own program so far, GiB: /proc's VmHWM.
+
+    Not `ru_maxrss`: Linux carries that over `execve` from the parent, so a child started by a
+    large process (a test runner, say) would report at least its parent's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 2**20
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def current_rss_gib():

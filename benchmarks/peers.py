@@ -28,7 +28,7 @@ Adam(lr 1e-4) step; an infer step is a `torch.no_grad()` forward to all logits i
 `torch.set_num_threads(--threads)` (2). One JSON line is printed after the model is built and
 after every step (so a parent that kills a slow run still has the peak so far); the last line
 has status "ok" and: step_times_s (timed steps), median_step_s, tokens_per_s = L / median,
-peak_rss_gib (ru_maxrss of this process, GiB), rss_after_build_gib, cpu_util (process CPU
+peak_rss_gib (VmHWM of this process, GiB), rss_after_build_gib, cpu_util (process CPU
 seconds / wall seconds over the timed steps; 2.0 = both cores busy), n_params, versions, env.
 """
 
@@ -50,7 +50,10 @@ def axial_shape(seq_len):
 
 
 def peak_rss_gib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    """VmHWM of this program, GiB (`ru_maxrss` would include the parent's peak: Linux keeps it
+    across execve)."""
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 2**20
 
 
 def current_rss_gib():

@@ -22,7 +22,7 @@ peer configuration (`common.PEER_CONFIG`: byte LM, d_model 256, 4 heads, d_ff 10
 Each process does 1 warm-up step (tracing), then timed steps until --steps and --min_time_s are
 both met (at most --max_steps); a step predicted (or seen in warm-up) to take longer than
 --long_step_s is timed once (predicted: without warm-up, so that time includes tracing).
-Peak memory is the process's ru_maxrss (GiB): imports, weights, optimizer state, graphs and
+Peak memory is the process's VmHWM (GiB): imports, weights, optimizer state, graphs and
 activations; ours also report `tf_peak_gib`, the BFC allocator's own peak in use (live
 tensors), which the process exceeds by its floor and by pages the allocator touched once and
 keeps. `--tf_cpu_pool_gib` caps that allocator's pool, as an accelerator's memory caps its

@@ -34,7 +34,7 @@ def _predicted(row):
 
 def test_predictions_within_ten_percent_of_every_recorded_peak():
     """Every measured step of the peer LM in docs/results/memory_planner.jsonl (the model
-    options and pool settings each ran with; the process's ru_maxrss) against the model."""
+    options and pool settings each ran with; the process's peak RSS) against the model."""
     rows = _records()
     assert len(rows) >= 10 and {r["seq_len"] for r in rows} >= {4096, 16384, 65536}
     off = [(r["seq_len"], r["attn_chunks"], r["query_chunk_len"], r["ff_chunked_backward"],
@@ -118,13 +118,14 @@ def test_missing_sizes_and_explicit_options_are_refused():
 
 
 _STEP = """
-import json, resource, sys
+import json, sys
 from reformer_keras import runtime
 runtime.configure_cpu()
 import keras, numpy as np
 from reformer_keras import memory_planner
 from reformer_keras.models import ReformerLM
 from reformer_keras.training import FusedAdam
+from benchmarks import common
 config = json.loads(sys.argv[1])
 model = ReformerLM(**config)
 plan = memory_planner.plan_for_model(
@@ -136,7 +137,7 @@ for _ in range(2):
     model.train_on_batch(data[:, :-1], data[:, 1:])
 b = model.backbone
 print(json.dumps(dict(
-    peak=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    peak=common.peak_rss_gib(),
     predicted=plan.predicted_peak_gib, planned=plan.options,
     built=dict(attn_chunks=b.attn_chunks, query_chunk_len=b.query_chunk_len,
                ff_chunked_backward=b.ff_chunked_backward,
