@@ -160,8 +160,10 @@ def main(argv):
         trainer_flags.fail(PROGRAM, f"strategy={cfg.strategy}", err)
     if scan is None:
         trainer_flags.check_fixed_length(PROGRAM)
-    if os.path.exists(os.path.join(cfg.model_dir, ".lock")):
-        try:  # fail before data work; train() holds the lock for the whole run
+    from reformer_keras.training.strategy import is_chief, is_multi_worker
+    from tensorflow import errors as tf_errors
+    if is_chief(strategy) and os.path.exists(os.path.join(cfg.model_dir, ".lock")):
+        try:  # fail before data work; train() holds the lock (the chief's) for the whole run
             RunLock(cfg.model_dir).acquire().release()
         except RunLockedError as err:
             trainer_flags.fail(PROGRAM, f"model_dir={FLAGS.model_dir}", err)
@@ -183,6 +185,15 @@ def main(argv):
         trainer_flags.fail(PROGRAM, f"init_from={cfg.init_from}", err)
     except MemoryBudgetError as err:
         trainer_flags.fail(PROGRAM, f"memory_budget_gib={FLAGS.memory_budget_gib}", err)
+    except tf_errors.OpError as err:
+        if not is_multi_worker(strategy):
+            raise
+        from reformer_keras.training.callbacks import backup_step
+        step = backup_step(os.path.join(cfg.model_dir, "backup"))
+        sys.stderr.write(f"{PROGRAM}: error: the cluster failed ({type(err).__name__}: "
+                         f"{err.message.splitlines()[0]}); restart every worker with the same "
+                         f"flags to resume from the last backup (step {step})\n")
+        sys.exit(1)
     except NonFiniteError as err:
         sys.stderr.write(f"{PROGRAM}: error: stopped at the first {err}; checkpoints, backup, "
                          "samples and exports keep the last good state (summary.json); rerun "

@@ -145,3 +145,68 @@ def test_two_workers_match_single_worker(tmp_path, shared_data_dir):
     reference = _cli.loss_log(tmp_path / "single")
     assert [s for s, _ in chief_log] == [s for s, _ in reference] == list(range(1, steps + 1))
     np.testing.assert_allclose([l for _, l in chief_log], [l for _, l in reference], rtol=1e-3)
+
+
+def _start_workers(model_dir, data_dir, steps, spe, worker1_env=None):
+    """Starts 2 workers on one (shared) model_dir, global batch 8; returns the Popens."""
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+    procs = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        flags = _train_flags(model_dir, data_dir, steps=steps, batch=8,
+                             extra=["--strategy=multi_worker", "--noexport",
+                                    f"--steps_per_epoch={spe}", *HIGH_LR])
+        procs.append(subprocess.Popen(
+            _cli.command("train", *flags), cwd=_cli.REPO,
+            env=_cli.env(TF_CONFIG=tf_config, **(worker1_env if index == 1 else {}) or {}),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    return procs
+
+
+def test_killed_worker_then_resumed_cluster_matches_uninterrupted_single_worker(
+        tmp_path, shared_data_dir):
+    """Two workers share a model_dir (as on a shared file system); worker 1 is SIGKILLed at the
+    start of step 4 (after the epoch-1 backup at step 2). The chief's collective then fails
+    (exit 1, one line naming the backup step to resume from; or, if it hangs, it is killed as a
+    cluster manager would); no summary is written.
+    Both workers restarted with the same flags resume from the backup (weights, optimizer
+    step, the data stream after step 2) and finish: the chief's final weights equal those of an
+    uninterrupted single worker with the same global batch (tolerance as above), and the loss
+    log has steps 1..6 once each."""
+    from reformer_keras.training.loop import prepare_data
+    prepare_data("duplication/tiny", shared_data_dir)
+    steps, spe = 6, 2
+    model_dir = tmp_path / "cluster"
+    procs = _start_workers(model_dir, shared_data_dir, steps, spe,
+                           worker1_env={"REFORMER_FAULT_INJECTION": "kill:step:4"})
+    single = _cli.run("train", *_train_flags(
+        tmp_path / "single", shared_data_dir, steps=steps, batch=8,
+        extra=["--strategy=one_device", "--noexport", f"--steps_per_epoch={spe}", *HIGH_LR]))
+    assert single.returncode == 0, single.stderr[-3000:]
+    assert procs[1].wait(timeout=600) == -signal.SIGKILL, procs[1].communicate()[0][-3000:]
+    try:
+        chief_status = procs[0].wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        procs[0].kill()
+        chief_status = procs[0].wait()
+    chief_out = procs[0].communicate()[0]
+    assert chief_status != 0, chief_out[-3000:]
+    if chief_status == 1:  # it saw the failure itself: one line, no traceback
+        assert "Traceback" not in chief_out, chief_out[-3000:]
+        assert "train: error: the cluster failed" in chief_out.strip().splitlines()[-1]
+        assert "resume from the last backup (step 2)" in chief_out, chief_out[-3000:]
+    assert not (model_dir / "summary.json").exists()
+    assert _backup_epoch(model_dir) == 1  # step 2's backup; step 4 never ran anywhere
+
+    procs = _start_workers(model_dir, shared_data_dir, steps, spe)
+    outputs = [p.communicate(timeout=900)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert "Epoch 2/3" in outputs[0] and "Epoch 1/3" not in outputs[0]  # resumed
+    summary = json.loads((model_dir / "summary.json").read_text())
+    assert summary["step"] == steps
+    assert [s for s, _ in _cli.loss_log(model_dir)] == list(range(1, steps + 1))
+    import reformer_keras.models  # noqa: F401  (registers the classes for load_model)
+    chief, reference = [[np.asarray(w) for w in keras.models.load_model(
+        d / "checkpoints" / "ckpt-0003.keras", compile=False).weights]
+        for d in (model_dir, tmp_path / "single")]
+    _assert_same_weights(chief, reference)
