@@ -132,6 +132,15 @@ def training_texts(cfg, scan, limit=20_000):
     return [ex[key].numpy().decode("utf-8", "replace") for ex in ds.take(limit)]
 
 
+def _cause(message):
+    """The line of a TensorFlow op error that says what happened (not the op's traceback)."""
+    noise = ("Graph execution error", "Detected at node", "[[", "The error could be",
+             "Additional GRPC", ":UNKNOWN")
+    lines = [l.strip() for l in message.splitlines()
+             if l.strip() and not l[0].isspace() and not l.startswith(noise)]
+    return lines[0] if lines else message.strip().splitlines()[0]
+
+
 def main(argv):
     if len(argv) > 1:
         trainer_flags.fail(PROGRAM, "(positional)", f"unexpected arguments {argv[1:]}")
@@ -191,7 +200,7 @@ def main(argv):
         from reformer_keras.training.callbacks import backup_step
         step = backup_step(os.path.join(cfg.model_dir, "backup"))
         sys.stderr.write(f"{PROGRAM}: error: the cluster failed ({type(err).__name__}: "
-                         f"{err.message.splitlines()[0]}); restart every worker with the same "
+                         f"{_cause(err.message)}); restart every worker with the same "
                          f"flags to resume from the last backup (step {step})\n")
         sys.exit(1)
     except NonFiniteError as err:
