@@ -17,7 +17,8 @@ import numpy as np
 from keras import ops
 
 from reformer_keras.layers import attention_utils as au
-from reformer_keras.layers.lsh_utils import gather_rows, permute_rows, signed_argmax
+from reformer_keras.layers.lsh_utils import (gather_rows, hash_by_count, permute_rows,
+                                             signed_argmax)
 from reformer_keras import input_checks
 from reformer_keras.layers.self_attention_base import SelfAttentionBase
 
@@ -77,6 +78,10 @@ class LSHSelfAttention(SelfAttentionBase):
       rotations_per_example: in training, draw each example its own rotations (as trax does),
         so one step hashes the batch B different ways instead of one: (B, H, dh, n, r) instead
         of (H, dh, n, r) Gaussians, same FLOPs. Inference always uses the shared fixed ones.
+      max_len: the longest input (the model's position table). With `num_buckets=None`, a
+        graph traced for unknown lengths (a SavedModel signature) then hashes at inference
+        exactly as eager does, for every length up to max_len; without it such a graph draws
+        its rotations statelessly from `hash_seed` (same in every such graph, not eager's).
 
     Call: `layer(x, padding_mask=None, training=None, num_hashes=None, buckets=None,
     return_buckets=False)`; x (B, L, d_model) -> (B, L, d_model). Any L works: it is padded
@@ -90,7 +95,7 @@ class LSHSelfAttention(SelfAttentionBase):
     def __init__(self, num_heads, head_dim, bucket_size=64, num_hashes=2, num_buckets=None,
                  causal=False, num_chunks_before=1, num_chunks_after=0,
                  allow_duplicate_attention=True, attn_chunks=1, query_chunk_len=None, seed=None,
-                 hash_seed=None, rotations_per_example=False, **kwargs):
+                 hash_seed=None, rotations_per_example=False, max_len=None, **kwargs):
         kwargs.pop("shared_qk", None)
         super().__init__(num_heads, head_dim, causal=causal, shared_qk=True, seed=seed, **kwargs)
         self.bucket_size = input_checks.integer("bucket_size", bucket_size)
@@ -111,6 +116,7 @@ class LSHSelfAttention(SelfAttentionBase):
                 f"{query_chunk_len!r}.")
         self.query_chunk_len = query_chunk_len
         self.rotations_per_example = bool(rotations_per_example)
+        self.max_len = None if max_len is None else input_checks.integer("max_len", max_len)
         if hash_seed is None:
             hash_seed = seed if seed is not None else random.randrange(2**31 - 1)
         self.hash_seed = int(hash_seed)
@@ -205,6 +211,12 @@ class LSHSelfAttention(SelfAttentionBase):
         `round_start` .. + `num_rounds` of `num_hashes`; starts may be tensors) hashes exactly
         as it does among all.
         """
+        if seed is None and self.max_len and not all(isinstance(f, int) for f in factors):
+            c = self.bucket_size
+            top = math.prod(auto_num_buckets(-(-self.max_len // c) * c, c))
+            return hash_by_count(lambda q, count: self.hash_buckets(
+                q, num_hashes, _factorise(count), None, head_start, round_start, num_rounds),
+                factors[0], top, qk)
         qk = ops.cast(qk, "float32")
         batch, heads, length, dh = ops.shape(qk)
         n_out = num_hashes if num_rounds is None else num_rounds
@@ -398,5 +410,6 @@ class LSHSelfAttention(SelfAttentionBase):
             num_chunks_before=self.num_chunks_before, num_chunks_after=self.num_chunks_after,
             allow_duplicate_attention=self.allow_duplicate_attention,
             attn_chunks=self.attn_chunks, query_chunk_len=self.query_chunk_len,
-            hash_seed=self.hash_seed, rotations_per_example=self.rotations_per_example)
+            hash_seed=self.hash_seed, rotations_per_example=self.rotations_per_example,
+            max_len=self.max_len)
         return config

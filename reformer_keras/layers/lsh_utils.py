@@ -57,3 +57,13 @@ def signed_argmax(rotated, half):
     # NaN rows match nothing: keep the index in range.
     first = ops.minimum(ops.cast(first, "int32"), half - 1)
     return ops.where(positive[..., 0], first, first + half)
+
+
+def hash_by_count(hash_with, count, max_count, qk):
+    """Runs `hash_with(qk, c)` for the power-of-two bucket count c == `count` (a scalar int
+    tensor, known only when the graph runs), one branch per count 2, 4, .., `max_count`, so
+    that each branch hashes with the constants eager code uses for that count. Counts outside
+    that range are clamped into it."""
+    counts = [2 ** j for j in range(1, max(int(max_count), 2).bit_length())]
+    index = ops.cast(ops.round(ops.log2(ops.cast(count, "float32"))), "int32") - 1
+    return ops.switch(index, [lambda q, c=c: hash_with(q, c) for c in counts], qk)

@@ -36,7 +36,8 @@ def self_attention(config, index, seed):
             bucket_size=config.bucket_size, num_hashes=config.num_hashes,
             num_buckets=config.num_buckets, attn_chunks=config.attn_chunks,
             query_chunk_len=config.query_chunk_len,
-            rotations_per_example=config.rotations_per_example, **common)
+            rotations_per_example=config.rotations_per_example, max_len=config.max_len,
+            **common)
     if kind == "local":
         return LocalSelfAttention(chunk_size=config.local_chunk_size, shared_qk=config.shared_qk,
                                   **common)
