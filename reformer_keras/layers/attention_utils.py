@@ -234,6 +234,8 @@ def _softmax_rows(logits):
     """Softmax over the last axis as one fused kernel: the rows are flattened first (oneDNN's
     softmax takes rank <= 5; the composition max, exp, sum, divide makes four passes over the
     score tensor)."""
+    if logits.shape[-1] == 1:  # one key (a first decoding step): every weight is 1
+        return ops.ones_like(logits)
     shape = ops.shape(logits)
     flat = ops.softmax(ops.reshape(logits, (-1, shape[-1])), axis=-1)
     return ops.reshape(flat, shape)
