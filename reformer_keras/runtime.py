@@ -166,10 +166,11 @@ def reserve_cpu_pool(gib):
                       RuntimeWarning, stacklevel=2)
         return False
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    size = -(-int(gib * 2**30) // 4)
+    row = 2**20  # floats per row: Empty's shape is int32, so a region over 8 GiB takes rows
+    rows = -(-int(gib * 2**30) // (4 * row))
     try:
         with tf.device("/CPU:0"):
-            tensor = tf.raw_ops.Empty(shape=[size], dtype=tf.float32, init=False)
+            tensor = tf.raw_ops.Empty(shape=[rows, row], dtype=tf.float32, init=False)
     except tf.errors.ResourceExhaustedError as err:
         raise MemoryError(f"reserve_cpu_pool: could not reserve {gib} GiB in TensorFlow's CPU "
                           f"pool (its cap, TF_CPU_BFC_MEM_LIMIT_IN_MB, or the system's "
