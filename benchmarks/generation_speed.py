@@ -256,7 +256,8 @@ def main(argv):
         ratio = cached_tps / best["tokens_per_s"]
         row.update(hf=[dict(malloc=r["malloc"], seconds=r["seconds"],
                             tokens_per_s=r["tokens_per_s"]) for r in peers],
-                   hf_generated=len(best["ids"]) - prompt_len, hf_best_malloc=best["malloc"], hf_best_tokens_per_s=best["tokens_per_s"],
+                   hf_generated=len(best["ids"]) - prompt_len, hf_best_malloc=best["malloc"],
+                   hf_best_tokens_per_s=best["tokens_per_s"],
                    ours_over_hf=round(ratio, 3), peer_versions=best["versions"])
         print(f"generation {prompt_len}+{new_tokens} tokens: ours {cached_tps:.1f} tok/s, HF "
               f"(best: malloc {best['malloc']}) {best['tokens_per_s']:.1f} tok/s, ours / HF "
