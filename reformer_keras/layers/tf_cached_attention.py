@@ -45,11 +45,21 @@ def project_out(out, kernel):
 def _write(cache, new, start, axis):
     """Writes `new` into `cache` along `axis` at [start, start + new_len). Static cache shape.
 
-    A length-1 `new` is broadcast against a one-hot mask (no padding copy); longer writes (the
-    prefill) are padded to the cache length first. O(size of cache).
+    A length-1 `new` (a decoding step) is one strided-slice update, which reuses the cache's
+    buffer when nothing else holds it; longer writes (the prefill) are padded to the cache
+    length and selected with a mask.
     """
     size = cache.shape[axis]
     length = new.shape[axis]
+    if length == 1:
+        rank = len(cache.shape)
+        start = tf.cast(start, tf.int32)
+        begin = tf.stack([start if i == axis else 0 for i in range(rank)])
+        end = tf.stack([start + 1 if i == axis else 0 for i in range(rank)])
+        others = sum(1 << i for i in range(rank) if i != axis)  # whole extent on these axes
+        return tf.raw_ops.TensorStridedSliceUpdate(
+            input=cache, begin=begin, end=end, strides=tf.ones([rank], tf.int32),
+            value=tf.cast(new, cache.dtype), begin_mask=others, end_mask=others)
     index = tf.range(size, dtype=tf.int32)
     end = start + (1 if length == 1 else tf.shape(new)[axis])
     mask = tf.logical_and(index >= start, index < end)
