@@ -5,8 +5,8 @@ the whole prefix for every new token.
     python -m benchmarks.generation_speed --total_len=1024 --baseline_points=0 --peer=false
 
 Cached (ours): `reformer_keras.generation.generate` inside one `tf.function` (prefill of the
-prompt, then a `tf.while_loop` of single-token steps), sampling with top_k 40. The first call
-(tracing, graph optimisation) is excluded: the second call is timed.
+prompt, then a `tf.while_loop` of single-token steps), sampling with top_k 40; with XLA under
+`--jit_compile`. The first call (tracing, graph optimisation) is excluded: the second is timed.
 
 Hugging Face (`--peer`, default on when `--peer_python` exists): `benchmarks/peer_generation.py`
 in a child process with the PyTorch virtualenv: `ReformerModelWithLMHead.generate(prompt,
@@ -70,6 +70,7 @@ flags.DEFINE_string("peer_python", "/tmp/peers/venv/bin/python",
 flags.DEFINE_list("peer_malloc", ["default", "tuned"], "glibc malloc settings of the peer "
                   "runs: default and/or tuned (MALLOC_MMAP_MAX_=0 "
                   "MALLOC_TRIM_THRESHOLD_=68719476736).")
+flags.DEFINE_bool("jit_compile", False, "Compile our generate function with XLA.")
 flags.DEFINE_string("output", None, "JSON-lines ledger to append the result row to.")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -101,7 +102,7 @@ def time_cached(model, prompt, new_tokens):
     the second call, its CPU seconds (all threads), its output ids (B, P + N))."""
     from reformer_keras.generation import generate  # pylint: disable=import-outside-toplevel
     fn = tf.function(lambda p, s: generate(model, p, new_tokens, temperature=1.0, top_k=40,
-                                           seed=s))
+                                           seed=s), jit_compile=FLAGS.jit_compile)
     seed = tf.constant([FLAGS.seed, 1], tf.int64)
     start = time.perf_counter()
     concrete = fn.get_concrete_function(tf.TensorSpec(prompt.shape, tf.int32),
@@ -226,7 +227,8 @@ def main(argv):
                chunk=FLAGS.bucket_size, num_buckets=FLAGS.num_buckets,
                num_hashes=FLAGS.num_hashes, vocab_size=FLAGS.vocab_size,
                axial=FLAGS.axial, batch=FLAGS.batch, prompt_len=prompt_len,
-               new_tokens=new_tokens, top_k=40, tf_version=tf.__version__)
+               new_tokens=new_tokens, top_k=40, jit_compile=FLAGS.jit_compile,
+               tf_version=tf.__version__)
 
     first, seconds, cpu, ids = time_cached(model, prompt, new_tokens)
     cached_tps = FLAGS.batch * new_tokens / seconds
