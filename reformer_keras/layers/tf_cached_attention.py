@@ -29,6 +29,7 @@ n hash rounds, NB number of LSH buckets, t the position of the token being decod
 import math
 
 import tensorflow as tf
+from tensorflow.python.ops import control_flow_util  # pylint: disable=no-name-in-module
 
 from reformer_keras.layers import attention_utils as au
 
@@ -47,12 +48,13 @@ def _write(cache, new, start, axis):
     """Writes `new` into `cache` along `axis` at [start, start + new_len). Static cache shape.
 
     A length-1 `new` (a decoding step) is one strided-slice update, which reuses the cache's
-    buffer when nothing else holds it; longer writes (the prefill) are padded to the cache
-    length and selected with a mask.
+    buffer when nothing else holds it; under XLA (which needs a constant begin for that op),
+    and for longer writes (the prefill, padded to the cache length first), a masked select.
     """
     size = cache.shape[axis]
     length = new.shape[axis]
-    if length == 1:
+    if length == 1 and not control_flow_util.GraphOrParentsInXlaContext(
+            tf.compat.v1.get_default_graph()):
         rank = len(cache.shape)
         start = tf.cast(start, tf.int32)
         begin = tf.stack([start if i == axis else 0 for i in range(rank)])
