@@ -222,7 +222,8 @@ def main(argv):
           f"{'axial ' + str(axial_shape(total)) if FLAGS.axial else 'learned'} positions, "
           f"{model.count_params()} params; batch {FLAGS.batch}, prompt {prompt_len} + "
           f"{new_tokens} new = {total} tokens", flush=True)
-    row = dict(benchmark="generation_speed", d_model=FLAGS.d_model, num_layers=FLAGS.num_layers,
+    row = dict(benchmark="generation_speed", load_avg_start=round(os.getloadavg()[0], 2),
+               d_model=FLAGS.d_model, num_layers=FLAGS.num_layers,
                attention_types=types, num_heads=FLAGS.num_heads, d_ff=FLAGS.d_ff,
                chunk=FLAGS.bucket_size, num_buckets=FLAGS.num_buckets,
                num_hashes=FLAGS.num_hashes, vocab_size=FLAGS.vocab_size,
@@ -249,14 +250,17 @@ def main(argv):
                 raise RuntimeError(f"peer returned {len(rec['ids'])} ids, expected the "
                                    f"prompt + {new_tokens}")
             peers.append(rec)
+            cpu_note = (f", {1e3 * rec['cpu_s'] / new_tokens:.2f} ms CPU/token"
+                        if "cpu_s" in rec else "")
             print(f"HF      : malloc {rec['malloc']}: {new_tokens} tokens in "
-                  f"{rec['seconds']:.2f} s -> {rec['tokens_per_s']:.1f} tokens/s", flush=True)
+                  f"{rec['seconds']:.2f} s -> {rec['tokens_per_s']:.1f} tokens/s{cpu_note}",
+                  flush=True)
         fields = check_same_configuration(model, peers[0]["config"])
         print(f"same configuration on both sides (peer's config.json): {', '.join(fields)}",
               flush=True)
         best = max(peers, key=lambda r: r["tokens_per_s"])
         ratio = cached_tps / best["tokens_per_s"]
-        row.update(hf=[dict(malloc=r["malloc"], seconds=r["seconds"],
+        row.update(hf=[dict(malloc=r["malloc"], seconds=r["seconds"], cpu_s=r.get("cpu_s"),
                             tokens_per_s=r["tokens_per_s"]) for r in peers],
                    hf_generated=len(best["ids"]) - prompt_len, hf_best_malloc=best["malloc"],
                    hf_best_tokens_per_s=best["tokens_per_s"],
@@ -278,6 +282,9 @@ def main(argv):
               f"[trace {trace:.1f} s, excluded]", flush=True)
         print(f"speed-up: {cached_tps / rerun_tps:.1f}x (cached vs re-run, tokens/s)",
               flush=True)
+    row["load_avg_end"] = round(os.getloadavg()[0], 2)
+    print(f"load average (1 min): {row['load_avg_start']} at the start, "
+          f"{row['load_avg_end']} at the end (2 would be this machine's cores busy)", flush=True)
     if FLAGS.output:
         from benchmarks import ledger  # pylint: disable=import-outside-toplevel
         ledger.append(FLAGS.output, [row])

@@ -22,7 +22,7 @@ model.safetensors), which `reformer_keras.models.from_hf` converts. `--greedy_to
 records greedy (do_sample=False) continuations of the prompt, N new tokens, with and without
 Hugging Face's cache.
 
-Prints one JSON line: new_tokens, seconds, tokens_per_s, ids (the timed output, prompt included),
+Prints one JSON line: new_tokens, seconds, cpu_s (process CPU seconds, all threads), tokens_per_s, ids (the timed output, prompt included),
 greedy_cached / greedy_uncached (if asked), config, versions, env (MALLOC_* variables), threads.
 """
 
@@ -109,12 +109,12 @@ def main():
     with torch.no_grad():
         model.generate(prompt, do_sample=True, top_k=40,
                        max_length=length + min(args.warmup_tokens, new_tokens), **common)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         ids = model.generate(prompt, do_sample=True, top_k=40, max_length=args.total_len,
                              **common)
         seconds = time.perf_counter() - start
         record.update(seconds=round(seconds, 4), tokens_per_s=round(new_tokens / seconds, 2),
-                      ids=ids[0].tolist())
+                      cpu_s=round(time.process_time() - cpu, 4), ids=ids[0].tolist())
         if args.greedy_tokens:
             for cached in (True, False):
                 out = model.generate(prompt, do_sample=False, max_length=length +
