@@ -14,7 +14,8 @@ n hash rounds, NB number of LSH buckets, t the position of the token being decod
   Local : K, V (B, H, before * C + ceil(M / C) * C, dh), stored `before * C` slots to the right so
           that the window of chunk c = t // C is one static-size slice; the query sees keys of its
           chunk and the `num_chunks_before` previous chunks, up to t. Exact.
-  LSH   : raw shared-QK vectors and values (B, H, M, dh), bucket ids and within-bucket ranks
+  LSH   : shared-QK keys (length-normalised, `attention_utils.unit_keys`) and values
+          (B, H, M, dh), bucket ids and within-bucket ranks
           (B, H, n, M), bucket counts (B, H, n, NB). The query's sorted index in a round is
           s = #{j < t: b_j <= b_t}; key j's is s_j = #{i <= t: b_i < b_j} + rank_j. Key j is
           visible iff j <= t and chunk(s_j) is within [chunk(s) - before, chunk(s) + after]:
@@ -28,6 +29,7 @@ n hash rounds, NB number of LSH buckets, t the position of the token being decod
 import math
 
 import tensorflow as tf
+from tensorflow.python.ops import control_flow_util  # pylint: disable=no-name-in-module
 
 from reformer_keras.layers import attention_utils as au
 
@@ -45,11 +47,22 @@ def project_out(out, kernel):
 def _write(cache, new, start, axis):
     """Writes `new` into `cache` along `axis` at [start, start + new_len). Static cache shape.
 
-    A length-1 `new` is broadcast against a one-hot mask (no padding copy); longer writes (the
-    prefill) are padded to the cache length first. O(size of cache).
+    A length-1 `new` (a decoding step) is one strided-slice update, which reuses the cache's
+    buffer when nothing else holds it; under XLA (which needs a constant begin for that op),
+    and for longer writes (the prefill, padded to the cache length first), a masked select.
     """
     size = cache.shape[axis]
     length = new.shape[axis]
+    if length == 1 and not control_flow_util.GraphOrParentsInXlaContext(
+            tf.compat.v1.get_default_graph()):
+        rank = len(cache.shape)
+        start = tf.cast(start, tf.int32)
+        begin = tf.stack([start if i == axis else 0 for i in range(rank)])
+        end = tf.stack([start + 1 if i == axis else 0 for i in range(rank)])
+        others = sum(1 << i for i in range(rank) if i != axis)  # whole extent on these axes
+        return tf.raw_ops.TensorStridedSliceUpdate(
+            input=cache, begin=begin, end=end, strides=tf.ones([rank], tf.int32),
+            value=tf.cast(new, cache.dtype), begin_mask=others, end_mask=others)
     index = tf.range(size, dtype=tf.int32)
     end = start + (1 if length == 1 else tf.shape(new)[axis])
     mask = tf.logical_and(index >= start, index < end)
@@ -186,7 +199,8 @@ class LSHCache(_SelfAttentionCache):
         buckets = self._hash(qk)                                       # (B, H, n, P)
         onehot = tf.one_hot(buckets, self.num_buckets, dtype=tf.int32)  # (B, H, n, P, NB)
         ranks = tf.reduce_sum(tf.cumsum(onehot, axis=3, exclusive=True) * onehot, axis=-1)
-        return {"qk": _write(cache["qk"], qk, 0, 2), "v": _write(cache["v"], v, 0, 2),
+        return {"qk": _write(cache["qk"], au.unit_keys(qk), 0, 2),
+                "v": _write(cache["v"], v, 0, 2),
                 "buckets": _write(cache["buckets"], buckets, 0, 3),
                 "ranks": _write(cache["ranks"], ranks, 0, 3),
                 "counts": cache["counts"] + tf.reduce_sum(onehot, axis=3)}
@@ -200,7 +214,7 @@ class LSHCache(_SelfAttentionCache):
         rank = tf.gather(old, bucket[..., None], batch_dims=3)[..., 0]
         q_sorted = tf.reduce_sum(old * tf.cast(ids <= bucket[..., None], tf.int32), axis=-1)
         counts = old + tf.one_hot(bucket, self.num_buckets, dtype=tf.int32)
-        new = {"qk": _write(cache["qk"], qk, position, 2),
+        new = {"qk": _write(cache["qk"], au.unit_keys(qk), position, 2),
                "v": _write(cache["v"], v, position, 2),
                "buckets": _write(cache["buckets"], bucket[..., None], position, 3),
                "ranks": _write(cache["ranks"], rank[..., None], position, 3),
@@ -213,7 +227,7 @@ class LSHCache(_SelfAttentionCache):
         window = tf.logical_and(k_chunk >= q_chunk - layer.num_chunks_before,
                                 k_chunk <= q_chunk + layer.num_chunks_after)
         k_pos = tf.range(new["qk"].shape[2], dtype=tf.int32)
-        logits = au.attention_logits(qk, au.unit_keys(_f32(new["qk"])))[:, :, None]  # (B,H,1,1,M)
+        logits = au.attention_logits(qk, _f32(new["qk"]))[:, :, None]  # (B, H, 1, 1, M)
         logits = au.mask_logits(logits, tf.reshape(position, (1, 1, 1, 1)),
                                 k_pos[None, None, None], window, True, True)  # (B,H,n,1,M)
         if not layer.allow_duplicate_attention:
