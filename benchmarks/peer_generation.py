@@ -29,8 +29,9 @@ greedy_cached / greedy_uncached (if asked), config, versions, env (MALLOC_* vari
 import argparse
 import json
 import os
-import platform
 import time
+
+from peers import versions  # this script's folder is on sys.path (run as a script)
 
 
 def axial_shape(length):
@@ -58,17 +59,6 @@ def hf_config(args):
         axial_pos_embds_dim=[args.d_model // 2, args.d_model - args.d_model // 2],
         max_position_embeddings=args.total_len, chunk_size_feed_forward=0,
         chunk_size_lm_head=0, pad_token_id=0, eos_token_id=None, tie_word_embeddings=False)
-
-
-def versions():
-    from importlib import metadata  # pylint: disable=import-outside-toplevel
-    out = {"python": platform.python_version()}
-    for dist in ("torch", "transformers"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 def main():
