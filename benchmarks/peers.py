@@ -168,10 +168,11 @@ def main():
     parser.add_argument("--depth", type=int, default=6)
     parser.add_argument("--mode", default="train", choices=["train", "infer"])
     parser.add_argument("--steps", type=int, default=2, help="minimum timed steps")
-    parser.add_argument("--max_steps", type=int, default=5)
-    parser.add_argument("--min_time_s", type=float, default=5.0,
+    parser.add_argument("--max_steps", type=int, default=8)
+    parser.add_argument("--min_time_s", type=float, default=10.0,
                         help="keep stepping (up to --max_steps) until this much is timed")
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=2,
+                        help="untimed steps (fewer when one is longer than --long_step_s)")
     parser.add_argument("--long_step_s", type=float, default=120.0,
                         help="a warm-up step longer than this: time one step only")
     parser.add_argument("--threads", type=int, default=2)
@@ -222,7 +223,7 @@ def main():
     emit("running", rss_after_build_gib=round(current_rss_gib(), 3))
 
     warm = []
-    for _ in range(args.warmup):
+    while len(warm) < args.warmup and not (warm and max(warm) > args.long_step_s):
         start = time.perf_counter()
         step()
         warm.append(round(time.perf_counter() - start, 3))

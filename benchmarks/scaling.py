@@ -19,9 +19,11 @@ peer configuration (`common.PEER_CONFIG`: byte LM, d_model 256, 4 heads, d_ff 10
   * generate: cached sampling (`reformer_keras.generation.generate` in a `tf.function`, top-k
     40) of --gen_tokens tokens after a --gen_prompt-token prompt, with a cache sized for L
     tokens (`max_length=L`); tokens/s = new tokens / seconds (prefill included, tracing not).
-Each process does 1 warm-up step (tracing), then timed steps until --steps and --min_time_s are
-both met (at most --max_steps); a step predicted (or seen in warm-up) to take longer than
---long_step_s is timed once (predicted: without warm-up, so that time includes tracing).
+Each process, ours and the peers alike, does --warmup_steps untimed steps (the first traces our
+graph; the first ones grow the allocators' pools), then timed steps until --steps and
+--min_time_s are both met (at most --max_steps); a step predicted (or seen in warm-up) to take
+longer than --long_step_s is timed once (predicted: without warm-up, so that time includes
+tracing).
 Peak memory is the process's VmHWM (GiB): imports, weights, optimizer state, graphs and
 activations; ours also report `tf_peak_gib`, the BFC allocator's own peak in use (live
 tensors), which the process exceeds by its floor and by pages the allocator touched once and
@@ -90,9 +92,11 @@ flags.DEFINE_float("memory_budget_gib", 0.0, "Ours, train: a peak-memory budget 
                    "length it cannot fit is a usage error before anything runs. 0: no planner.")
 MEMORY_FLAGS = ("attn_chunks", "query_chunk_len", "ff_chunked_backward", "stored_top_blocks",
                 "reserve_pool_gib", "tf_cpu_pool_gib")
+flags.DEFINE_integer("warmup_steps", 2, "Untimed steps before the timed ones, ours and the "
+                     "peers alike (fewer when one takes longer than --long_step_s).")
 flags.DEFINE_integer("steps", 2, "Minimum timed steps.")
-flags.DEFINE_integer("max_steps", 5, "Maximum timed steps.")
-flags.DEFINE_float("min_time_s", 5.0, "Keep stepping until this many seconds are timed.")
+flags.DEFINE_integer("max_steps", 8, "Maximum timed steps.")
+flags.DEFINE_float("min_time_s", 10.0, "Keep stepping until this many seconds are timed.")
 flags.DEFINE_float("long_step_s", 120.0, "Steps longer than this are timed once.")
 flags.DEFINE_float("time_budget_s", 1800.0, "Per configuration: skip when predicted longer; "
                    "kill (status timeout) when running longer.")
@@ -216,12 +220,14 @@ def measure_child():
             return int(sample(prompt, seed)[0, -1])
 
     warm = []
-    for _ in range(0 if FLAGS.c_single else 1):
+    while len(warm) < (0 if FLAGS.c_single else FLAGS.warmup_steps) and not (
+            warm and max(warm) > FLAGS.long_step_s):
         start = time.perf_counter()
         step()
         warm.append(round(time.perf_counter() - start, 3))
         emit("running", warmup_s=warm)
-    max_steps = 1 if FLAGS.c_single or (warm and warm[0] > FLAGS.long_step_s) else FLAGS.max_steps
+    max_steps = 1 if FLAGS.c_single or (warm and max(warm) > FLAGS.long_step_s) else (
+        FLAGS.max_steps)
     times, cpu0, wall0 = [], time.process_time(), time.perf_counter()
     while len(times) < min(FLAGS.steps, max_steps) or (
             sum(times) < FLAGS.min_time_s and len(times) < max_steps):
@@ -347,7 +353,7 @@ def _command(cfg, single):
                 f"--impl={cfg['impl']}", f"--seq_len={cfg['seq_len']}",
                 f"--depth={cfg['num_layers']}", f"--mode={cfg['mode']}",
                 f"--reversible={int(cfg['reversible'])}",
-                f"--warmup={0 if single else 1}"] + common_args
+                f"--warmup={0 if single else FLAGS.warmup_steps}"] + common_args
     opts = memory_options(cfg)[0]
     return [sys.executable, "-m", "benchmarks.scaling", "--child", f"--c_mode={cfg['mode']}",
             f"--c_seq_len={cfg['seq_len']}", f"--c_layers={cfg['num_layers']}",
@@ -399,7 +405,8 @@ def run_all():
     print(scaling_report.HEADER, flush=True)
     for cfg in grid:
         done = [r for r in rows if r.get("kind") != "matmul"]
-        mem, step, wall, why = scaling_run.predict(cfg, done, FLAGS.steps, FLAGS.long_step_s)
+        mem, step, wall, why = scaling_run.predict(cfg, done, FLAGS.steps, FLAGS.long_step_s,
+                                                      FLAGS.warmup_steps)
         opts, plan = memory_options(cfg)
         if plan is not None:
             print(f"  {plan.describe()}", flush=True)

@@ -132,7 +132,7 @@ def _quadratic_gib(row, seq_len):
     return 0.0
 
 
-def predict(row, done, steps, long_step_s):
+def predict(row, done, steps, long_step_s, warmup=2):
     """Predicted peak GiB, step seconds and child wall seconds of `row` (None when unknown),
     and the reason to skip regardless of limits (a shorter length of the series failed).
 
@@ -167,5 +167,5 @@ def predict(row, done, steps, long_step_s):
     wall = None
     if step is not None:
         # A step longer than long_step_s is run once, without a warm-up (tracing: ~+20%).
-        wall = STARTUP_S + (1.2 * step if step > long_step_s else (1 + steps) * step)
+        wall = STARTUP_S + (1.2 * step if step > long_step_s else (warmup + steps) * step)
     return mem, step, wall, None
