@@ -69,14 +69,17 @@ class ChunkedFeedForward(keras.layers.Layer):
         """x (B, L, d_model) -> (B, L, d_model) with `weights` from `_weights` (inner kernel
         transposed)."""
         inner_kernel_t, inner_bias, outer_kernel, outer_bias = weights or self._weights()
+        activate = lambda z, b: self.activation(z + b)
         if keras.backend.backend() == "tensorflow":
             from reformer_keras.layers import tf_feed_forward  # pylint: disable=import-outside-toplevel
             inner = tf_feed_forward.dense_transposed
             outer = tf_feed_forward.dense
+            if self.activation is keras.activations.gelu:  # the exact GELU, bias fused in
+                activate = tf_feed_forward.bias_gelu
         else:
             inner = lambda a, w: ops.einsum("bld,fd->blf", a, w)
             outer = ops.matmul
-        h = self.activation(inner(x, inner_kernel_t) + inner_bias)
+        h = activate(inner(x, inner_kernel_t), inner_bias)
         if training and self.dropout:
             h = au.dropout(h, self.dropout, seed, salt=31 + salt)
         return outer(h, outer_kernel) + outer_bias

@@ -17,30 +17,11 @@ import numpy as np
 from keras import ops
 
 from reformer_keras.layers import attention_utils as au
-from reformer_keras.layers.lsh_utils import (gather_rows, hash_by_count, permute_rows,
+from reformer_keras.layers.lsh_utils import (auto_num_buckets, duplicate_counts,
+                                             factorise_buckets, hash_by_count, permute_rows,
                                              signed_argmax)
 from reformer_keras import input_checks
 from reformer_keras.layers.self_attention_base import SelfAttentionBase
-
-# Above this many buckets, `num_buckets=None` factorises the hash into two rotations, so that
-# the rotated vectors need O(sqrt(num_buckets)) instead of O(num_buckets) memory per token.
-_FACTORISE_ABOVE = 256
-
-
-def auto_num_buckets(padded_length, bucket_size):
-    """Buckets for `num_buckets=None`: about one bucket per chunk, a power of two (>= 2),
-    factorised into two near-equal powers of two above `_FACTORISE_ABOVE`."""
-    chunks = max(padded_length // bucket_size, 2)
-    return _factorise(2 ** int(round(math.log2(chunks))))
-
-
-def _factorise(total):
-    """`auto_num_buckets`' factors of a power-of-two bucket count."""
-    if total <= _FACTORISE_ABOVE:
-        return (total,)
-    first = 2 ** int(math.ceil(math.log2(total) / 2))
-    return (first, total // first)
-
 
 @keras.saving.register_keras_serializable(package="reformer_keras")
 class LSHSelfAttention(SelfAttentionBase):
@@ -215,7 +196,7 @@ class LSHSelfAttention(SelfAttentionBase):
             c = self.bucket_size
             top = math.prod(auto_num_buckets(-(-self.max_len // c) * c, c))
             return hash_by_count(lambda q, count: self.hash_buckets(
-                q, num_hashes, _factorise(count), None, head_start, round_start, num_rounds),
+                q, num_hashes, factorise_buckets(count), None, head_start, round_start, num_rounds),
                 factors[0], top, qk)
         qk = ops.cast(qk, "float32")
         batch, heads, length, dh = ops.shape(qk)
@@ -353,7 +334,7 @@ class LSHSelfAttention(SelfAttentionBase):
         window = dict(before=self.num_chunks_before, after=self.num_chunks_after, axis=3)
         bias = None
         if not self.allow_duplicate_attention:
-            bias = -ops.log(self._duplicate_counts(undo, flat_perm, window))
+            bias = -ops.log(duplicate_counts(undo, flat_perm, c, **window))
         out, lse = au.fused_attention(  # scores (B, h, n, nc, C, W*C), recomputed in backward
             s_qk, au.unit_keys(s_qk), s_v, q_pos, q_pos, s_valid, self.causal, True, bias=bias,
             dropout_rate=self._attention_dropout_rate(training), seed=seed, salt=13 + group,
@@ -371,22 +352,6 @@ class LSHSelfAttention(SelfAttentionBase):
         weights = ops.softmax(lse, axis=2)[..., None]  # sums to 1 even where lse ~ -1e5
         return ops.sum(ops.cast(out, "float32") * weights, axis=2), ops.logsumexp(lse, axis=2)
 
-    def _duplicate_counts(self, undo, flat_perm, window):
-        """For each (query, key) logit: in how many rounds that key is in the query's window.
-
-        undo (B, h, n, Lp) sorted positions; returns (B, h, n, nc, C, W*C) float32 >= 1.
-        """
-        batch, heads, n, padded = ops.shape(undo)
-        c = self.bucket_size
-        locs = ops.cast(undo // c, "int32")                     # chunk of each token per round
-        locs = ops.transpose(locs, (0, 1, 3, 2))                # (B, h, Lp, n)
-        q_locs = ops.reshape(gather_rows(locs, flat_perm), (batch, heads, n, -1, c, n))
-        k_locs = au.look_adjacent(q_locs, **window)             # (B, h, n, nc, W*C, n)
-        diff = k_locs[..., None, :, :] - q_locs[..., :, None, :]
-        visible = ops.logical_and(diff >= -self.num_chunks_before, diff <= self.num_chunks_after)
-        counts = ops.sum(ops.cast(visible, "float32"), axis=-1)
-        return ops.maximum(counts, 1.0)
-
     def _cache_steps(self, hash_length=None, cache=None):
         """With `hash_length`, the hash of that (padded) length; with `cache`, the hash its
         bucket counts (B, H, n, NB) were made with."""
@@ -394,7 +359,7 @@ class LSHSelfAttention(SelfAttentionBase):
         if self.num_buckets is not None:
             factors = self._bucket_factors(None)
         elif cache is not None:
-            factors = _factorise(int(cache["counts"].shape[-1]))
+            factors = factorise_buckets(int(cache["counts"].shape[-1]))
         else:
             c = self.bucket_size
             factors = self._bucket_factors(math.ceil(hash_length / c) * c)

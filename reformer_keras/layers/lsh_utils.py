@@ -1,9 +1,32 @@
-"""Sorting and hashing helpers of `LSHSelfAttention`: row gathers by per-head index, a
-permutation whose gradient is a gather, and the angular hash's signed argmax."""
+"""Sorting and hashing helpers of `LSHSelfAttention`: the automatic bucket count, row gathers
+by per-head index, a permutation whose gradient is a gather, the angular hash's signed argmax,
+and the duplicate-attention counts."""
+
+import math
 
 from keras import ops
 
 from reformer_keras.layers import attention_utils as au
+
+
+# Above this many buckets, `num_buckets=None` factorises the hash into two rotations, so that
+# the rotated vectors need O(sqrt(num_buckets)) instead of O(num_buckets) memory per token.
+_FACTORISE_ABOVE = 256
+
+
+def auto_num_buckets(padded_length, bucket_size):
+    """Buckets for `num_buckets=None`: about one bucket per chunk, a power of two (>= 2),
+    factorised into two near-equal powers of two above `_FACTORISE_ABOVE`."""
+    chunks = max(padded_length // bucket_size, 2)
+    return factorise_buckets(2 ** int(round(math.log2(chunks))))
+
+
+def factorise_buckets(total):
+    """`auto_num_buckets`' factors of a power-of-two bucket count."""
+    if total <= _FACTORISE_ABOVE:
+        return (total,)
+    first = 2 ** int(math.ceil(math.log2(total) / 2))
+    return (first, total // first)
 
 
 def gather_rows(x, index):
@@ -67,3 +90,22 @@ def hash_by_count(hash_with, count, max_count, qk):
     counts = [2 ** j for j in range(1, max(int(max_count), 2).bit_length())]
     index = ops.cast(ops.round(ops.log2(ops.cast(count, "float32"))), "int32") - 1
     return ops.switch(index, [lambda q, c=c: hash_with(q, c) for c in counts], qk)
+
+
+def duplicate_counts(undo, flat_perm, chunk, before, after, axis):
+    """For each (query, key) logit of chunked LSH attention: in how many hash rounds that key is
+    in the query's window of `before` and `after` neighbouring chunks of `chunk` tokens.
+
+    undo (B, h, n, Lp) each token's sorted position per round; flat_perm (B, h, n * Lp) the
+    sorting permutations (sorted -> token), concatenated; axis: the chunk axis of the result (3).
+    Returns (B, h, n, nc, C, W*C) float32 >= 1.
+    """
+    batch, heads, n, _ = ops.shape(undo)
+    locs = ops.cast(undo // chunk, "int32")                 # chunk of each token per round
+    locs = ops.transpose(locs, (0, 1, 3, 2))                # (B, h, Lp, n)
+    q_locs = ops.reshape(gather_rows(locs, flat_perm), (batch, heads, n, -1, chunk, n))
+    k_locs = au.look_adjacent(q_locs, before, after, axis)  # (B, h, n, nc, W*C, n)
+    diff = k_locs[..., None, :, :] - q_locs[..., :, None, :]
+    visible = ops.logical_and(diff >= -before, diff <= after)
+    counts = ops.sum(ops.cast(visible, "float32"), axis=-1)
+    return ops.maximum(counts, 1.0)

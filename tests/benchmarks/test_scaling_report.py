@@ -182,6 +182,8 @@ def test_predictions_skip_quadratic_and_follow_failures():
                 median_step_s=10.0)
     mem, step, wall, _ = scaling_run.predict(lsh, [prev], steps=2, long_step_s=120)
     assert abs(mem - (0.8 + 2.0 * 4)) < 1e-9 and 35 < step < 45  # linear in L
+    assert wall == scaling_run.STARTUP_S + 4 * step  # 2 warm-up + 2 timed steps
+    _, _, wall, _ = scaling_run.predict(lsh, [prev], steps=2, long_step_s=120, warmup=1)
     assert wall == scaling_run.STARTUP_S + 3 * step
     failed = dict(prev, status="timeout", reason="still running after 1800 s")
     assert scaling_run.predict(lsh, [failed], 2, 120)[3].startswith("timeout at 16384")

@@ -75,3 +75,24 @@ def test_dense_bfloat16_uses_the_matmul_gradient():
         assert g.dtype == w.dtype == tf.bfloat16
         np.testing.assert_allclose(tf.cast(g, tf.float32), tf.cast(w, tf.float32), rtol=2e-2,
                                    atol=2e-1)
+
+
+def _gelu_reference(z, bias):
+    return tf.nn.gelu(z + bias, approximate=False)
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph", "xla"])
+@pytest.mark.parametrize("dtype,tol", [(tf.float32, 1e-5), (tf.bfloat16, 2e-2)])
+def test_bias_gelu_equals_gelu_autodiff(mode, dtype, tol):
+    """Value, input and bias gradients of the written-out gradient against automatic
+    differentiation of the exact GELU of z + bias (inputs spanning both tails)."""
+    rng = np.random.default_rng(2)
+    z = tf.constant(rng.normal(size=(2, 30, 24)) * 3, dtype)
+    bias = tf.constant(rng.normal(size=(24,)), dtype)
+    w_out = tf.constant(rng.normal(size=(2, 30, 24)), dtype)
+    got = _value_and_grads(tf_feed_forward.bias_gelu, z, bias, w_out, mode)
+    want = _value_and_grads(_gelu_reference, z, bias, w_out, "eager")
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        np.testing.assert_allclose(tf.cast(g, tf.float32), tf.cast(w, tf.float32), rtol=tol,
+                                   atol=tol * (30 if dtype == tf.bfloat16 else 1))
