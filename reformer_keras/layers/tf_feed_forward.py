@@ -92,7 +92,7 @@ def bias_gelu(z, bias):
     Gradient: d/du gelu(u) = Phi(u) + u phi(u), with Phi(u) kept from the forward pass."""
 
     @custom_gradient
-    def product(z, bias):
+    def activate(z, bias):
         u = z + bias
         cdf = 0.5 * tf.math.erfc(u * -_SQRT_HALF)
 
@@ -105,7 +105,7 @@ def bias_gelu(z, bias):
 
         return u * cdf, grad
 
-    return product(z, tf.convert_to_tensor(bias))
+    return activate(z, tf.convert_to_tensor(bias))
 
 
 def tape_is_recording():
