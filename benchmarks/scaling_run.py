@@ -132,7 +132,7 @@ def _quadratic_gib(row, seq_len):
     return 0.0
 
 
-def predict(row, done, steps, long_step_s, warmup=2):
+def predict(row, done, steps, long_step_s, warmup):
     """Predicted peak GiB, step seconds and child wall seconds of `row` (None when unknown),
     and the reason to skip regardless of limits (a shorter length of the series failed).
 
@@ -141,6 +141,7 @@ def predict(row, done, steps, long_step_s, warmup=2):
     for our full attention base + (peak - base) * (L / L_prev)^2; with no previous length only
     the quadratic formula (full attention, peers), else unknown. Time: the previous median step
     times the FLOP ratio (generation: the cache-length ratio); unknown without a previous one.
+    Wall: start-up plus `warmup` untimed and `steps` timed steps.
     """
     length = row["seq_len"]
     prev = [r for r in done if series_key(r) == series_key(row) and r["seq_len"] < length]

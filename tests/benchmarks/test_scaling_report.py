@@ -170,23 +170,23 @@ def test_plot_only_cli(tmp_path):
 def test_predictions_skip_quadratic_and_follow_failures():
     full = dict(impl="ours", mode="train", seq_len=16384, num_layers=2, attention="full",
                 reversible=True)
-    mem, step, wall, why = scaling_run.predict(full, [], steps=2, long_step_s=120)
+    mem, step, wall, why = scaling_run.predict(full, [], steps=2, long_step_s=120, warmup=2)
     assert mem > 20 and step is None and why is None  # 5 x 4 heads x L^2 float32 alone: 20 GiB
     prev = dict(full, seq_len=4096, status="ok", peak_rss_gib=2.15, rss_after_build_gib=0.8,
                 median_step_s=4.0)
-    mem, step, wall, _ = scaling_run.predict(full, [prev], steps=2, long_step_s=120)
+    mem, step, wall, _ = scaling_run.predict(full, [prev], steps=2, long_step_s=120, warmup=2)
     assert abs(mem - (0.8 + 1.35 * 16)) < 1e-9  # the excess over the build RSS, x (L/L')^2
     assert 16 * 4.0 * 0.5 < step < 16 * 4.0  # attention dominates the FLOPs: ~L^2
     lsh = dict(full, attention="lsh", seq_len=65536)
     prev = dict(lsh, seq_len=16384, status="ok", peak_rss_gib=2.8, rss_after_build_gib=0.8,
                 median_step_s=10.0)
-    mem, step, wall, _ = scaling_run.predict(lsh, [prev], steps=2, long_step_s=120)
+    mem, step, wall, _ = scaling_run.predict(lsh, [prev], steps=2, long_step_s=120, warmup=2)
     assert abs(mem - (0.8 + 2.0 * 4)) < 1e-9 and 35 < step < 45  # linear in L
     assert wall == scaling_run.STARTUP_S + 4 * step  # 2 warm-up + 2 timed steps
     _, _, wall, _ = scaling_run.predict(lsh, [prev], steps=2, long_step_s=120, warmup=1)
     assert wall == scaling_run.STARTUP_S + 3 * step
     failed = dict(prev, status="timeout", reason="still running after 1800 s")
-    assert scaling_run.predict(lsh, [failed], 2, 120)[3].startswith("timeout at 16384")
+    assert scaling_run.predict(lsh, [failed], 2, 120, 2)[3].startswith("timeout at 16384")
 
 
 def test_guarded_child_timeout_and_memory_kill():
